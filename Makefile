@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/.tools/bin:$(PATH)
 BUILD_TARGETS :=
 include $(sort $(wildcard mk/*.mk))
 
-.PHONY: deps build test typecheck lab lab-down synth clean
+.PHONY: deps build test typecheck lab synth clean
 .DEFAULT_GOAL := lab
 
 deps: $(STAMPS)/system $(STAMPS)/npm
@@ -33,6 +33,11 @@ test: build typecheck
 
 synth: deps
 	tsx main.ts
+
+# The embedded default: a local lab (network namespaces as pods) observed by the
+# real agent, relay and UI. Stays up until Ctrl-C; `make lab-down` removes it.
+lab: build
+	bin/flowlens lab up
 
 clean:
 	rm -rf $(STAMPS) cdktf.out build dist test-artifacts
