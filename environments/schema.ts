@@ -213,10 +213,19 @@ export const PlatformSchema = z
 
 export const EnvironmentSchema = z
   .object({
-    team: z.string().regex(NAME, "must be 1-12 lowercase letters or digits, starting with a letter"),
-    env: z.string().regex(NAME, "must be 1-12 lowercase letters or digits, starting with a letter"),
-    project: z.string().regex(PROJECT, "must be a GCP project id (6-30 lowercase letters, digits, hyphens)"),
-    region: z.string().regex(REGION, "must be a GCP region like europe-west1"),
+    team: z
+      .string()
+      .regex(NAME, "must be 1-12 lowercase letters or digits, starting with a letter")
+      .describe("Owning team; first part of the file name and of stack ids (<team>-<env>-cluster)."),
+    env: z
+      .string()
+      .regex(NAME, "must be 1-12 lowercase letters or digits, starting with a letter")
+      .describe("Environment name; names starting with prod get the production policy checks."),
+    project: z
+      .string()
+      .regex(PROJECT, "must be a GCP project id (6-30 lowercase letters, digits, hyphens)")
+      .describe("GCP project the cluster and its network live in."),
+    region: z.string().regex(REGION, "must be a GCP region like europe-west1").describe("GCP region of the regional cluster."),
     zones: z
       .array(z.string().regex(ZONE, "must be a GCP zone like europe-west1-b"))
       .optional()

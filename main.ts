@@ -1,0 +1,39 @@
+// The CDKTF app: one `<team>-<env>-cluster` stack per template in environments/.
+import { join, relative } from "node:path";
+import { App } from "cdktf";
+import { loadEnvironmentFiles } from "./environments/load";
+import { environmentName } from "./environments/schema";
+import { ClusterStack } from "./stacks/cluster-stack";
+import { synthesizeAtomically } from "./stacks/synthesize";
+
+export interface BuildAppOptions {
+  /** @default - the environments/ directory next to this file */
+  readonly environmentsDir?: string;
+  /** @default - $CDKTF_OUTDIR, else cdktf.out */
+  readonly outdir?: string;
+}
+
+export const DEFAULT_ENVIRONMENTS_DIR = join(__dirname, "environments");
+
+/** Builds the App with every environment's stacks; throws EnvironmentError before creating any output. */
+export function buildApp(options: BuildAppOptions = {}): App {
+  const environments = loadEnvironmentFiles(options.environmentsDir ?? DEFAULT_ENVIRONMENTS_DIR);
+  const app = new App({ outdir: options.outdir, stackTraces: false });
+  for (const { file, config } of environments) {
+    const name = environmentName(config);
+    new ClusterStack(app, `${name}-cluster`, { environment: config, source: relative(process.cwd(), file) });
+  }
+  return app;
+}
+
+function main(): void {
+  const outdir = process.env.CDKTF_OUTDIR ?? "cdktf.out";
+  try {
+    synthesizeAtomically(outdir, (dir) => buildApp({ outdir: dir }));
+  } catch (err) {
+    process.stderr.write(`synth failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+if (require.main === module) main();
