@@ -3,8 +3,8 @@
  * Records the Flowlens BPF programs send to userspace through the ring
  * buffer. Included by the BPF C (with vmlinux.h) and by the native addon
  * (with <linux/types.h>), so the layout cannot drift. The agent's TypeScript
- * decoder (agent/src/kernel-record.ts) mirrors these offsets; a test checks
- * FL_RECORD_SIZE against it.
+ * decoder (agent/kernel/record.ts) mirrors these offsets; a test checks
+ * FL_RECORD_SIZE and FL_FLOW_VALUE_SIZE against it.
  *
  * All fields are naturally aligned and the struct has no implicit padding.
  * Addresses are 16 bytes: IPv4 is stored IPv4-mapped (::ffff:a.b.c.d).
@@ -91,6 +91,30 @@ struct fl_record {
 };                         /* 152 bytes */
 
 #define FL_RECORD_SIZE 152
+
+/*
+ * Value of the per-flow LRU hash maps ("fl_flows", "fl_tc_flows"), keyed by
+ * struct fl_flow_key. Userspace iterates these maps for the periodic flush.
+ */
+struct fl_flow_value {
+	__u64 packets;
+	__u64 bytes;
+	__u64 first_seen_ns;
+	__u64 last_seen_ns;
+	__u64 sock_cookie;
+	__u32 ifindex;
+	__u8 tcp_flags;    /* OR of the flags of every packet */
+	__u8 pad[3];
+};                     /* 48 bytes */
+
+#define FL_FLOW_VALUE_SIZE 48
+
+/* Single entry (index 0) of the array map "fl_config", written before attach. */
+struct fl_config {
+	__u64 root_cgroup_id; /* cgroup v2 id (inode) of the observed subtree's root */
+	__u32 root_level;     /* its depth below the cgroup v2 root (root = 0) */
+	__u32 pad;
+};
 
 /* Index of the per-CPU loss counters (array map "fl_stats"). */
 enum fl_stat {

@@ -1,0 +1,238 @@
+/**
+ * KernelCapture: loads the Flowlens kernel programs, attaches them for one cgroup v2 subtree and streams
+ * decoded records. Everything attached is an fd-based link owned by this process: close() (or the
+ * process dying) detaches it all.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { netnsInodesUnder, resolveCgroupRoot, type CgroupRoot } from "./cgroup-scope";
+import { loadNative, type NativeBpfObject } from "./native";
+import {
+  bootToWallClockOffsetNs,
+  decodeRecords,
+  FL_FLOW_KEY_SIZE,
+  FL_FLOW_VALUE_SIZE,
+  FL_RECORD_SIZE,
+  flushRecordFromFlow,
+  type Hook,
+  type KernelRecord,
+} from "./record";
+
+export const DEFAULT_OBJECT_PATH = path.resolve(__dirname, "../../bpf/.output/flowlens.bpf.o");
+
+export interface KernelCaptureOptions {
+  /** cgroup v2 directory whose subtree is observed (sockets and packets of other cgroups are ignored). */
+  readonly cgroupRoot: string;
+  /** Ring buffer size: a power of two, at least one page. @default 16 MiB */
+  readonly ringBufferBytes?: number;
+  /** How often active flows are reported ("flush" records). @default 5000 */
+  readonly flushIntervalMs?: number;
+  /** Interfaces to watch with TC (tcx) programs too; only where no other dataplane owns TC. @default - none */
+  readonly tcInterfaces?: string[];
+  /** Compiled BPF object. @default bpf/.output/flowlens.bpf.o */
+  readonly objectPath?: string;
+  /** Capacity of each flow table (LRU). @default 65536 */
+  readonly flowTableEntries?: number;
+}
+
+export interface LossStats {
+  /** Records dropped because the ring buffer was full. */
+  ringbufLost: number;
+  /** Packets not aggregated because the flow table refused a new entry. */
+  flowTableFull: number;
+  /** Records submitted to the ring buffer. */
+  events: number;
+}
+
+export interface ProgramStats {
+  name: string;
+  id: number;
+  runCount: number;
+  runTimeNs: number;
+  /** runTimeNs / runCount; 0 before any run (needs sysctl kernel.bpf_stats_enabled=1). */
+  nsPerRun: number;
+}
+
+const STAT_RINGBUF_LOST = 0;
+const STAT_FLOW_TABLE_FULL = 1;
+const STAT_EVENTS = 2;
+
+const TRACING_PROGRAMS = ["fl_sock_state", "fl_tcp_retransmit", "fl_kfree_skb"];
+const FLOW_MAPS: Array<{ map: string; hook: Hook }> = [
+  { map: "fl_flows", hook: "cgroup_skb" },
+  { map: "fl_tc_flows", hook: "tc" },
+];
+
+/** Flow-table entries idle for this many flush intervals (and at least IDLE_MIN_MS) are removed. */
+const IDLE_FLUSH_INTERVALS = 3;
+const IDLE_MIN_MS = 30_000;
+
+function u32Key(i: number): Buffer {
+  const key = Buffer.alloc(4);
+  key.writeUInt32LE(i);
+  return key;
+}
+
+function validate(opts: KernelCaptureOptions): Required<Omit<KernelCaptureOptions, "cgroupRoot">> {
+  const ringBufferBytes = opts.ringBufferBytes ?? 16 << 20;
+  if (!Number.isInteger(ringBufferBytes) || ringBufferBytes < 4096 || (ringBufferBytes & (ringBufferBytes - 1)) !== 0) {
+    throw new Error(`ringBufferBytes ${ringBufferBytes} must be a power of two of at least 4096`);
+  }
+  const flushIntervalMs = opts.flushIntervalMs ?? 5000;
+  if (!(flushIntervalMs >= 10)) throw new Error(`flushIntervalMs ${flushIntervalMs} must be at least 10`);
+  const flowTableEntries = opts.flowTableEntries ?? 65536;
+  if (!Number.isInteger(flowTableEntries) || flowTableEntries < 1) {
+    throw new Error(`flowTableEntries ${flowTableEntries} must be a positive integer`);
+  }
+  return {
+    ringBufferBytes,
+    flushIntervalMs,
+    flowTableEntries,
+    tcInterfaces: opts.tcInterfaces ?? [],
+    objectPath: opts.objectPath ?? DEFAULT_OBJECT_PATH,
+  };
+}
+
+function ifindexOf(name: string): number {
+  try {
+    return Number(fs.readFileSync(`/sys/class/net/${name}/ifindex`, "utf8").trim());
+  } catch {
+    throw new Error(`tcInterfaces: no network interface named ${name} in this network namespace`);
+  }
+}
+
+export class KernelCapture {
+  private readonly listeners: Array<(records: KernelRecord[]) => void> = [];
+  private readonly netns = new Set<number>();
+  private readonly flushTimer: NodeJS.Timeout;
+  private lastFlushBootNs = 0n;
+  private closed = false;
+
+  /** Loads and attaches everything; throws an Error saying what failed and why (privileges, BTF, verifier). */
+  static open(opts: KernelCaptureOptions): KernelCapture {
+    const o = validate(opts);
+    const root = resolveCgroupRoot(opts.cgroupRoot);
+    const tcIfindexes = o.tcInterfaces.map((name) => ({ name, ifindex: ifindexOf(name) }));
+    const obj = new (loadNative().BpfObject)(o.objectPath, {
+      maxEntries: { fl_events: o.ringBufferBytes, fl_flows: o.flowTableEntries, fl_tc_flows: o.flowTableEntries },
+    });
+    try {
+      return new KernelCapture(obj, root, o.flushIntervalMs, tcIfindexes);
+    } catch (err) {
+      obj.close();
+      throw err;
+    }
+  }
+
+  private constructor(
+    private readonly obj: NativeBpfObject,
+    readonly root: CgroupRoot,
+    readonly flushIntervalMs: number,
+    tcIfindexes: Array<{ name: string; ifindex: number }>,
+  ) {
+    const config = Buffer.alloc(16);
+    config.writeBigUInt64LE(root.id, 0);
+    config.writeUInt32LE(root.level, 8);
+    obj.mapUpdate("fl_config", u32Key(0), config);
+    this.refreshNetns();
+
+    obj.startRingBuffer("fl_events", FL_RECORD_SIZE, (buf) => this.emit(decodeRecords(buf)));
+    for (const prog of TRACING_PROGRAMS) obj.attachTracing(prog);
+    obj.attachCgroup("fl_cgroup_ingress", root.dir);
+    obj.attachCgroup("fl_cgroup_egress", root.dir);
+    for (const { name, ifindex } of tcIfindexes) {
+      try {
+        obj.attachTcx("fl_tc_ingress", ifindex, "ingress");
+        obj.attachTcx("fl_tc_egress", ifindex, "egress");
+      } catch (err) {
+        throw new Error(`tcInterfaces ${name}: ${(err as Error).message}`);
+      }
+    }
+    this.lastFlushBootNs = this.nowBootNs();
+    this.flushTimer = setInterval(() => this.flush(), flushIntervalMs);
+    this.flushTimer.unref();
+  }
+
+  /** Registers a listener; each call gets the records of one drained batch or one flush. */
+  onRecords(cb: (records: KernelRecord[]) => void): void {
+    this.listeners.push(cb);
+  }
+
+  private emit(records: KernelRecord[]): void {
+    if (records.length === 0) return;
+    for (const cb of this.listeners) cb(records);
+  }
+
+  private nowBootNs(): bigint {
+    return BigInt(Date.now()) * 1_000_000n - bootToWallClockOffsetNs();
+  }
+
+  private refreshNetns(): void {
+    const current = netnsInodesUnder(this.root.dir);
+    for (const ino of this.netns) {
+      if (!current.has(ino)) {
+        this.obj.mapDelete("fl_netns", u32Key(ino));
+        this.netns.delete(ino);
+      }
+    }
+    for (const ino of current) {
+      if (!this.netns.has(ino)) {
+        this.obj.mapUpdate("fl_netns", u32Key(ino), Buffer.from([1]));
+        this.netns.add(ino);
+      }
+    }
+  }
+
+  /**
+   * Delivers pending ring-buffer records, then reports every flow active since the previous flush and
+   * forgets flows idle for several intervals (their next packet starts a new flow). Runs on the interval;
+   * callable any time.
+   */
+  flush(): void {
+    if (this.closed) return;
+    this.obj.drainRingBuffer();
+    this.refreshNetns();
+    const offset = bootToWallClockOffsetNs();
+    const now = this.nowBootNs();
+    const idleBefore = now - BigInt(Math.max(IDLE_MIN_MS, IDLE_FLUSH_INTERVALS * this.flushIntervalMs)) * 1_000_000n;
+    const records: KernelRecord[] = [];
+    for (const { map, hook } of FLOW_MAPS) {
+      const { keys, values, count } = this.obj.mapLookupBatch(map);
+      const idle: Buffer[] = [];
+      for (let i = 0; i < count; i++) {
+        const k = i * FL_FLOW_KEY_SIZE;
+        const v = i * FL_FLOW_VALUE_SIZE;
+        const lastSeen = values.readBigUInt64LE(v + 24);
+        if (lastSeen > this.lastFlushBootNs) records.push(flushRecordFromFlow(keys, k, values, v, hook, now, offset));
+        else if (lastSeen < idleBefore) idle.push(keys.subarray(k, k + FL_FLOW_KEY_SIZE));
+      }
+      if (idle.length > 0) this.obj.mapDeleteBatch(map, Buffer.concat(idle));
+    }
+    this.lastFlushBootNs = now;
+    this.emit(records);
+  }
+
+  lossStats(): LossStats {
+    const sum = (idx: number): number => {
+      const values = this.obj.mapLookup("fl_stats", u32Key(idx));
+      let total = 0;
+      for (let o = 0; values && o < values.length; o += 8) total += Number(values.readBigUInt64LE(o));
+      return total;
+    };
+    return { ringbufLost: sum(STAT_RINGBUF_LOST), flowTableFull: sum(STAT_FLOW_TABLE_FULL), events: sum(STAT_EVENTS) };
+  }
+
+  programStats(): ProgramStats[] {
+    return this.obj
+      .programStats()
+      .map((s) => ({ ...s, nsPerRun: s.runCount > 0 ? s.runTimeNs / s.runCount : 0 }));
+  }
+
+  /** Detaches every program and frees the maps. Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.flushTimer);
+    this.obj.close();
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Typed access to the libbpf addon (agent/native). Built by `make bpf`.
+ */
+import * as path from "node:path";
+
+export interface MapInfo {
+  fd: number;
+  type: number;
+  keySize: number;
+  /** Bytes per value as read from userspace (per-CPU maps: one 8-byte-aligned slot per possible CPU). */
+  valueSize: number;
+  maxEntries: number;
+}
+
+export interface MapBatch {
+  keys: Buffer;
+  values: Buffer;
+  count: number;
+}
+
+export interface NativeProgramStats {
+  name: string;
+  id: number;
+  runCount: number;
+  runTimeNs: number;
+}
+
+/** A loaded BPF object. Attachments are fd-based links: close() or process exit detaches them. */
+export interface NativeBpfObject {
+  attachCgroup(program: string, cgroupDir: string): number;
+  attachTracing(program: string): number;
+  attachTcx(program: string, ifindex: number, direction: "ingress" | "egress"): number;
+  detach(attachmentId: number): boolean;
+  attachments(): number;
+  mapInfo(map: string): MapInfo;
+  mapLookup(map: string, key: Buffer): Buffer | null;
+  mapUpdate(map: string, key: Buffer, value: Buffer): void;
+  mapDelete(map: string, key: Buffer): boolean;
+  mapLookupBatch(map: string): MapBatch;
+  mapDeleteBatch(map: string, keys: Buffer): number;
+  /** Streams fixed-size records: each call of onBatch gets every record drained at once, back to back. */
+  startRingBuffer(map: string, recordSize: number, onBatch: (records: Buffer) => void): void;
+  drainRingBuffer(): void;
+  programStats(): NativeProgramStats[];
+  close(): void;
+}
+
+export interface NativeModule {
+  BpfObject: new (objectPath: string, options?: { maxEntries?: Record<string, number> }) => NativeBpfObject;
+  bootToWallClockOffsetNs(): bigint;
+  possibleCpus(): number;
+  recordSize: number;
+  recordVersion: number;
+  flowValueSize: number;
+}
+
+export const ADDON_PATH = path.resolve(__dirname, "../native/build/Release/flowlens_bpf.node");
+
+let loaded: NativeModule | undefined;
+
+export function loadNative(): NativeModule {
+  if (!loaded) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      loaded = require(ADDON_PATH) as NativeModule;
+    } catch (err) {
+      throw new Error(`loading the BPF addon ${ADDON_PATH} failed: ${(err as Error).message}; build it with \`make bpf\``);
+    }
+  }
+  return loaded;
+}

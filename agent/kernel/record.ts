@@ -1,0 +1,236 @@
+/**
+ * Decoder for the records the kernel programs send through the ring buffer. Mirrors struct fl_record
+ * and struct fl_flow_key/fl_flow_value in bpf/include/flowlens_events.h (little-endian hosts).
+ *
+ * Orientation of the addresses:
+ * - packet records (flow_start, tcp_flags, flush, drop): source and destination as on the wire;
+ * - socket records (sock_*, retransmit): source = the local end of the socket, destination = the remote end.
+ * `direction` is relative to the workload in `cgroupId`: for socket records, egress = the local end
+ * connected (active open), ingress = it accepted the connection (passive open). The sock_open record of an
+ * active open has srcPort 0: the kernel picks the local port right after that state change.
+ */
+import { formatAddress } from "./address";
+import { dropReasonName } from "./drop-reasons";
+import { loadNative } from "./native";
+
+export const FL_RECORD_VERSION = 1;
+export const FL_RECORD_SIZE = 152;
+export const FL_FLOW_KEY_SIZE = 48;
+export const FL_FLOW_VALUE_SIZE = 48;
+
+export type RecordKind =
+  | "flow_start"
+  | "tcp_flags"
+  | "flush"
+  | "sock_open"
+  | "sock_established"
+  | "sock_close"
+  | "retransmit"
+  | "drop";
+
+export type Direction = "unknown" | "ingress" | "egress";
+export type Hook = "unknown" | "cgroup_skb" | "tc" | "sock" | "kfree_skb" | "retransmit";
+
+const KINDS: Record<number, RecordKind> = {
+  1: "flow_start",
+  2: "tcp_flags",
+  3: "flush",
+  4: "sock_open",
+  5: "sock_established",
+  6: "sock_close",
+  7: "retransmit",
+  8: "drop",
+};
+const DIRECTIONS: Direction[] = ["unknown", "ingress", "egress"];
+const HOOKS: Hook[] = ["unknown", "cgroup_skb", "tc", "sock", "kfree_skb", "retransmit"];
+
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_ICMPV6 = 58;
+
+/** Bits of the TCP header's flags byte, as in `tcpFlags` / `tcpFlagsNow`. */
+export const TCP_FLAGS = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10, URG: 0x20, ECE: 0x40, CWR: 0x80 } as const;
+export type TcpFlagName = keyof typeof TCP_FLAGS;
+
+export function tcpFlagNames(mask: number): TcpFlagName[] {
+  return (Object.keys(TCP_FLAGS) as TcpFlagName[]).filter((name) => (mask & TCP_FLAGS[name]) !== 0);
+}
+
+/** Linux TCP states (`sockState` of socket records). */
+export const TCP_STATES: Record<number, string> = {
+  1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2", 6: "TIME_WAIT",
+  7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING", 12: "NEW_SYN_RECV",
+};
+
+export interface FlowKey {
+  /** "198.18.1.2" (IPv4, unmapped) or "fd00::1"; "" when unknown. */
+  srcAddr: string;
+  dstAddr: string;
+  srcPort: number;
+  dstPort: number;
+  /** IP protocol number (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6). */
+  protocol: number;
+  /** 4, 6, or 0 when unknown. */
+  family: number;
+  direction: Direction;
+  /** cgroup v2 id (the cgroup directory's inode number) of the socket's cgroup; 0n when unknown. */
+  cgroupId: bigint;
+}
+
+export interface KernelRecord extends FlowKey {
+  kind: RecordKind;
+  hook: Hook;
+  /** OR of the TCP flags seen on the flow so far. */
+  tcpFlags: number;
+  /** TCP flags of the packet that produced this record. */
+  tcpFlagsNow: number;
+  icmpType: number;
+  icmpCode: number;
+  /** New TCP state (TCP_STATES) for socket records, else 0. */
+  sockState: number;
+  /** enum skb_drop_reason of the running kernel for drop records, else 0. */
+  dropReason: number;
+  /** The kernel's name for dropReason, e.g. "NETFILTER_DROP"; "" for other records. */
+  dropReasonName: string;
+  ifindex: number;
+  /** When the record was made, wall-clock ns since the Unix epoch. */
+  timeNs: bigint;
+  /** Packets and bytes (L3 length) since flow start in this direction; socket records: segments sent. */
+  packets: number;
+  bytes: number;
+  /** Wall-clock ns; 0n when unknown. */
+  firstSeenNs: bigint;
+  lastSeenNs: bigint;
+  /** Kernel socket cookie; 0n when unknown. */
+  sockCookie: bigint;
+  /** tcp_sock counters (socket records). */
+  bytesAcked: number;
+  bytesReceived: number;
+  connectLatencyNs: number;
+  srttUs: number;
+  totalRetrans: number;
+  /** Network namespace inode; 0 when unknown. */
+  netnsIno: number;
+}
+
+const OFFSET_REFRESH_MS = 10_000;
+let cachedOffset: { value: bigint; at: number } | undefined;
+
+/** Wall-clock minus boot-time in ns (refreshed every 10 s to follow clock adjustments). */
+export function bootToWallClockOffsetNs(): bigint {
+  const now = Date.now();
+  if (!cachedOffset || now - cachedOffset.at > OFFSET_REFRESH_MS) {
+    cachedOffset = { value: loadNative().bootToWallClockOffsetNs(), at: now };
+  }
+  return cachedOffset.value;
+}
+
+function toWall(bootNs: bigint, offset: bigint): bigint {
+  return bootNs === 0n ? 0n : bootNs + offset;
+}
+
+/** Decodes a struct fl_flow_key at `offset`. */
+export function decodeFlowKey(buf: Buffer, offset: number): FlowKey {
+  const family = buf[offset + 37];
+  return {
+    srcAddr: formatAddress(buf, offset, family),
+    dstAddr: formatAddress(buf, offset + 16, family),
+    srcPort: buf.readUInt16LE(offset + 32),
+    dstPort: buf.readUInt16LE(offset + 34),
+    protocol: buf[offset + 36],
+    family,
+    direction: DIRECTIONS[buf[offset + 38]] ?? "unknown",
+    cgroupId: buf.readBigUInt64LE(offset + 40),
+  };
+}
+
+function decodeOne(buf: Buffer, o: number, offset: bigint): KernelRecord {
+  const kindCode = buf[o];
+  const kind = KINDS[kindCode];
+  if (!kind) throw new Error(`kernel record at byte ${o}: unknown kind ${kindCode}`);
+  const version = buf[o + 1];
+  if (version !== FL_RECORD_VERSION) {
+    throw new Error(`kernel record at byte ${o}: version ${version}, this decoder reads version ${FL_RECORD_VERSION}; rebuild with \`make bpf\``);
+  }
+  const dropReason = buf.readUInt32LE(o + 8);
+  return {
+    kind,
+    hook: HOOKS[buf[o + 2]] ?? "unknown",
+    tcpFlags: buf[o + 3],
+    tcpFlagsNow: buf[o + 4],
+    icmpType: buf[o + 5],
+    icmpCode: buf[o + 6],
+    sockState: buf[o + 7],
+    dropReason,
+    dropReasonName: kind === "drop" ? dropReasonName(dropReason) : "",
+    ifindex: buf.readUInt32LE(o + 12),
+    timeNs: toWall(buf.readBigUInt64LE(o + 16), offset),
+    ...decodeFlowKey(buf, o + 24),
+    packets: Number(buf.readBigUInt64LE(o + 72)),
+    bytes: Number(buf.readBigUInt64LE(o + 80)),
+    firstSeenNs: toWall(buf.readBigUInt64LE(o + 88), offset),
+    lastSeenNs: toWall(buf.readBigUInt64LE(o + 96), offset),
+    sockCookie: buf.readBigUInt64LE(o + 104),
+    bytesAcked: Number(buf.readBigUInt64LE(o + 112)),
+    bytesReceived: Number(buf.readBigUInt64LE(o + 120)),
+    connectLatencyNs: Number(buf.readBigUInt64LE(o + 128)),
+    srttUs: buf.readUInt32LE(o + 136),
+    totalRetrans: buf.readUInt32LE(o + 140),
+    netnsIno: buf.readUInt32LE(o + 144),
+  };
+}
+
+/**
+ * Decodes records concatenated in `buf` (FL_RECORD_SIZE bytes each).
+ * @param bootToWallNs added to kernel boot-time stamps. @default bootToWallClockOffsetNs()
+ */
+export function decodeRecords(buf: Buffer, bootToWallNs: bigint = bootToWallClockOffsetNs()): KernelRecord[] {
+  if (buf.length % FL_RECORD_SIZE !== 0) {
+    throw new Error(`kernel record buffer of ${buf.length} bytes is not a multiple of the ${FL_RECORD_SIZE}-byte record size`);
+  }
+  const records: KernelRecord[] = new Array(buf.length / FL_RECORD_SIZE);
+  for (let i = 0, o = 0; o < buf.length; i++, o += FL_RECORD_SIZE) records[i] = decodeOne(buf, o, bootToWallNs);
+  return records;
+}
+
+/**
+ * Builds the periodic "flush" record of one flow-map entry (key + struct fl_flow_value), read by userspace
+ * from the flow map, so consumers handle it like any ring-buffer record.
+ */
+export function flushRecordFromFlow(
+  keys: Buffer,
+  keyOffset: number,
+  values: Buffer,
+  valueOffset: number,
+  hook: Hook,
+  nowBootNs: bigint,
+  bootToWallNs: bigint,
+): KernelRecord {
+  const v = valueOffset;
+  return {
+    kind: "flush",
+    hook,
+    tcpFlags: values[v + 44],
+    tcpFlagsNow: 0,
+    icmpType: 0,
+    icmpCode: 0,
+    sockState: 0,
+    dropReason: 0,
+    dropReasonName: "",
+    ifindex: values.readUInt32LE(v + 40),
+    timeNs: nowBootNs + bootToWallNs,
+    ...decodeFlowKey(keys, keyOffset),
+    packets: Number(values.readBigUInt64LE(v)),
+    bytes: Number(values.readBigUInt64LE(v + 8)),
+    firstSeenNs: toWall(values.readBigUInt64LE(v + 16), bootToWallNs),
+    lastSeenNs: toWall(values.readBigUInt64LE(v + 24), bootToWallNs),
+    sockCookie: values.readBigUInt64LE(v + 32),
+    bytesAcked: 0,
+    bytesReceived: 0,
+    connectLatencyNs: 0,
+    srttUs: 0,
+    totalRetrans: 0,
+    netnsIno: 0,
+  };
+}

@@ -1,0 +1,369 @@
+#include "bpf_object.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "load_errors.h"
+
+namespace flowlens {
+namespace {
+
+// Not in libbpf 1.1.2's headers; the kernel (6.6+) accepts them through BPF_LINK_CREATE.
+constexpr int kTcxIngress = 46;
+constexpr int kTcxEgress = 47;
+
+std::string Errno(int err) { return strerror(err < 0 ? -err : err); }
+
+std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsString())
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+Napi::Buffer<uint8_t> BufferArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsBuffer())
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a Buffer");
+  return info[i].As<Napi::Buffer<uint8_t>>();
+}
+
+bool IsPerCpu(bpf_map_type type) {
+  return type == BPF_MAP_TYPE_PERCPU_ARRAY || type == BPF_MAP_TYPE_PERCPU_HASH ||
+         type == BPF_MAP_TYPE_LRU_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE;
+}
+
+}  // namespace
+
+Napi::Function BpfObject::Define(Napi::Env env) {
+  return DefineClass(env, "BpfObject",
+                     {
+                         InstanceMethod("attachCgroup", &BpfObject::AttachCgroup),
+                         InstanceMethod("attachTracing", &BpfObject::AttachTracing),
+                         InstanceMethod("attachTcx", &BpfObject::AttachTcx),
+                         InstanceMethod("detach", &BpfObject::Detach),
+                         InstanceMethod("attachments", &BpfObject::Attachments),
+                         InstanceMethod("mapInfo", &BpfObject::MapInfo),
+                         InstanceMethod("mapLookup", &BpfObject::MapLookup),
+                         InstanceMethod("mapUpdate", &BpfObject::MapUpdate),
+                         InstanceMethod("mapDelete", &BpfObject::MapDelete),
+                         InstanceMethod("mapLookupBatch", &BpfObject::MapLookupBatch),
+                         InstanceMethod("mapDeleteBatch", &BpfObject::MapDeleteBatch),
+                         InstanceMethod("startRingBuffer", &BpfObject::StartRingBuffer),
+                         InstanceMethod("drainRingBuffer", &BpfObject::DrainRingBuffer),
+                         InstanceMethod("programStats", &BpfObject::ProgramStats),
+                         InstanceMethod("close", &BpfObject::Close),
+                     });
+}
+
+// new BpfObject(path, { maxEntries?: { [map]: number } }): opens and loads the object.
+BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObject>(info) {
+  Napi::Env env = info.Env();
+  path_ = StringArg(info, 0, "object path");
+  const std::string what = "loading BPF object " + path_ + " failed: ";
+
+  if (access(path_.c_str(), R_OK) != 0)
+    throw Napi::Error::New(env, what + Errno(errno) + "; build it with `make bpf`");
+  std::string why = MissingPrivileges();
+  if (why.empty()) why = MissingKernelBtf();
+  if (!why.empty()) throw Napi::Error::New(env, what + why);
+
+  BeginLibbpfCapture();
+  obj_ = bpf_object__open_file(path_.c_str(), nullptr);
+  if (!obj_) {
+    int err = errno;
+    throw Napi::Error::New(env, what + "cannot parse it (" + Errno(err) + ")" +
+                                    VerifierExcerpt(EndLibbpfCapture(), 10));
+  }
+  if (info.Length() > 1 && info[1].IsObject()) {
+    Napi::Object opts = info[1].As<Napi::Object>();
+    if (opts.Has("maxEntries") && opts.Get("maxEntries").IsObject()) {
+      Napi::Object sizes = opts.Get("maxEntries").As<Napi::Object>();
+      Napi::Array names = sizes.GetPropertyNames();
+      for (uint32_t i = 0; i < names.Length(); i++) {
+        std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+        bpf_map* map = bpf_object__find_map_by_name(obj_, name.c_str());
+        uint32_t n = sizes.Get(name).As<Napi::Number>().Uint32Value();
+        int err = map ? bpf_map__set_max_entries(map, n) : -ENOENT;
+        if (err) {
+          EndLibbpfCapture();
+          Release();
+          throw Napi::Error::New(env, what + "cannot size map " + name + " to " + std::to_string(n) +
+                                          " (" + Errno(err) + ")");
+        }
+      }
+    }
+  }
+  int err = bpf_object__load(obj_);
+  std::string log = EndLibbpfCapture();
+  if (err) {
+    Release();
+    std::string reason = err == -EPERM || err == -EACCES ? "the kernel refused it (" + Errno(err) + ")"
+                                                         : Errno(err);
+    throw Napi::Error::New(env, what + reason + VerifierExcerpt(log, 20));
+  }
+}
+
+BpfObject::~BpfObject() { Release(); }
+
+void BpfObject::Release() {
+  ring_.reset();
+  for (auto& [id, a] : attachments_) {
+    if (a.link) bpf_link__destroy(a.link);
+    else if (a.fd >= 0) close(a.fd);
+  }
+  attachments_.clear();
+  if (obj_) bpf_object__close(obj_);
+  obj_ = nullptr;
+}
+
+void BpfObject::EnsureOpen(Napi::Env env) const {
+  if (!obj_) throw Napi::Error::New(env, "BPF object " + path_ + " is closed");
+}
+
+bpf_program* BpfObject::Program(Napi::Env env, const std::string& name) const {
+  EnsureOpen(env);
+  bpf_program* prog = bpf_object__find_program_by_name(obj_, name.c_str());
+  if (!prog) throw Napi::Error::New(env, "no program named " + name + " in " + path_);
+  return prog;
+}
+
+bpf_map* BpfObject::Map(Napi::Env env, const std::string& name) const {
+  EnsureOpen(env);
+  bpf_map* map = bpf_object__find_map_by_name(obj_, name.c_str());
+  if (!map) throw Napi::Error::New(env, "no map named " + name + " in " + path_);
+  return map;
+}
+
+size_t BpfObject::ValueSize(bpf_map* map) const {
+  size_t size = bpf_map__value_size(map);
+  if (!IsPerCpu(bpf_map__type(map))) return size;
+  return ((size + 7) / 8) * 8 * libbpf_num_possible_cpus();
+}
+
+Napi::Value BpfObject::AddAttachment(Napi::Env env, Attachment a) {
+  uint32_t id = next_attachment_id_++;
+  attachments_[id] = a;
+  return Napi::Number::New(env, id);
+}
+
+// attachCgroup(program, cgroupDir): multi-attach link on a cgroup v2 directory.
+Napi::Value BpfObject::AttachCgroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = StringArg(info, 0, "program name");
+  std::string dir = StringArg(info, 1, "cgroup directory");
+  bpf_program* prog = Program(env, name);
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    throw Napi::Error::New(env, "attaching " + name + " failed: cannot open cgroup directory " + dir + " (" +
+                                    Errno(errno) + ")");
+  bpf_link* link = bpf_program__attach_cgroup(prog, fd);
+  int err = errno;
+  close(fd);
+  if (!link)
+    throw Napi::Error::New(env, "attaching " + name + " to cgroup " + dir + " failed: " + Errno(err));
+  return AddAttachment(env, {link, -1});
+}
+
+// attachTracing(program): tracepoints, tp_btf, kprobes: wherever the section name says.
+Napi::Value BpfObject::AttachTracing(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = StringArg(info, 0, "program name");
+  bpf_link* link = bpf_program__attach(Program(env, name));
+  if (!link) throw Napi::Error::New(env, "attaching " + name + " failed: " + Errno(errno));
+  return AddAttachment(env, {link, -1});
+}
+
+// attachTcx(program, ifindex, "ingress" | "egress"): a tcx link (fd-based, goes away with the process).
+Napi::Value BpfObject::AttachTcx(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = StringArg(info, 0, "program name");
+  if (info.Length() < 2 || !info[1].IsNumber()) throw Napi::TypeError::New(env, "ifindex must be a number");
+  uint32_t ifindex = info[1].As<Napi::Number>().Uint32Value();
+  std::string dir = StringArg(info, 2, "direction");
+  if (dir != "ingress" && dir != "egress")
+    throw Napi::TypeError::New(env, "direction must be \"ingress\" or \"egress\", got \"" + dir + "\"");
+  int fd = bpf_link_create(bpf_program__fd(Program(env, name)), ifindex,
+                           static_cast<bpf_attach_type>(dir == "ingress" ? kTcxIngress : kTcxEgress), nullptr);
+  if (fd < 0)
+    throw Napi::Error::New(env, "attaching " + name + " to ifindex " + std::to_string(ifindex) + " " + dir +
+                                    " failed: " + Errno(fd) + " (tcx links need Linux 6.6 or later)");
+  return AddAttachment(env, {nullptr, fd});
+}
+
+Napi::Value BpfObject::Detach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  auto it = attachments_.find(id);
+  if (it == attachments_.end()) return Napi::Boolean::New(env, false);
+  if (it->second.link) bpf_link__destroy(it->second.link);
+  else close(it->second.fd);
+  attachments_.erase(it);
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value BpfObject::Attachments(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), attachments_.size());
+}
+
+Napi::Value BpfObject::MapInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_map* map = Map(env, StringArg(info, 0, "map name"));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", bpf_map__fd(map));
+  out.Set("type", static_cast<int>(bpf_map__type(map)));
+  out.Set("keySize", bpf_map__key_size(map));
+  out.Set("valueSize", static_cast<double>(ValueSize(map)));
+  out.Set("maxEntries", bpf_map__max_entries(map));
+  return out;
+}
+
+Napi::Value BpfObject::MapLookup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = StringArg(info, 0, "map name");
+  bpf_map* map = Map(env, name);
+  Napi::Buffer<uint8_t> key = BufferArg(info, 1, "key");
+  if (key.Length() != bpf_map__key_size(map))
+    throw Napi::RangeError::New(env, "key for map " + name + " must be " + std::to_string(bpf_map__key_size(map)) +
+                                         " bytes, got " + std::to_string(key.Length()));
+  std::vector<uint8_t> value(ValueSize(map));
+  if (bpf_map_lookup_elem(bpf_map__fd(map), key.Data(), value.data()) != 0) {
+    if (errno == ENOENT) return env.Null();
+    throw Napi::Error::New(env, "looking up map " + name + " failed: " + Errno(errno));
+  }
+  return Napi::Buffer<uint8_t>::Copy(env, value.data(), value.size());
+}
+
+Napi::Value BpfObject::MapUpdate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = StringArg(info, 0, "map name");
+  bpf_map* map = Map(env, name);
+  Napi::Buffer<uint8_t> key = BufferArg(info, 1, "key");
+  Napi::Buffer<uint8_t> value = BufferArg(info, 2, "value");
+  if (key.Length() != bpf_map__key_size(map) || value.Length() != ValueSize(map))
+    throw Napi::RangeError::New(env, "map " + name + " takes " + std::to_string(bpf_map__key_size(map)) +
+                                         "-byte keys and " + std::to_string(ValueSize(map)) + "-byte values");
+  if (bpf_map_update_elem(bpf_map__fd(map), key.Data(), value.Data(), BPF_ANY) != 0)
+    throw Napi::Error::New(env, "updating map " + name + " failed: " + Errno(errno));
+  return env.Undefined();
+}
+
+Napi::Value BpfObject::MapDelete(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = StringArg(info, 0, "map name");
+  bpf_map* map = Map(env, name);
+  Napi::Buffer<uint8_t> key = BufferArg(info, 1, "key");
+  if (key.Length() != bpf_map__key_size(map))
+    throw Napi::RangeError::New(env, "key for map " + name + " must be " + std::to_string(bpf_map__key_size(map)) + " bytes");
+  if (bpf_map_delete_elem(bpf_map__fd(map), key.Data()) == 0) return Napi::Boolean::New(env, true);
+  if (errno == ENOENT) return Napi::Boolean::New(env, false);
+  throw Napi::Error::New(env, "deleting from map " + name + " failed: " + Errno(errno));
+}
+
+// mapLookupBatch(map): every entry, read in kernel batches -> { keys, values, count }.
+Napi::Value BpfObject::MapLookupBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = StringArg(info, 0, "map name");
+  bpf_map* map = Map(env, name);
+  const size_t key_size = bpf_map__key_size(map);
+  const size_t value_size = ValueSize(map);
+  const uint32_t capacity = bpf_map__max_entries(map);
+  const uint32_t chunk = 4096;
+
+  std::vector<uint8_t> keys(static_cast<size_t>(capacity) * key_size);
+  std::vector<uint8_t> values(static_cast<size_t>(capacity) * value_size);
+  uint64_t in_batch = 0, out_batch = 0;  // hash maps use a bucket index as the batch token
+  uint32_t total = 0;
+  bool first = true;
+  while (total < capacity) {
+    uint32_t count = std::min(chunk, capacity - total);
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int err = bpf_map_lookup_batch(bpf_map__fd(map), first ? nullptr : &in_batch, &out_batch,
+                                   keys.data() + total * key_size, values.data() + total * value_size,
+                                   &count, &opts);
+    int saved = errno;
+    total += count;
+    if (err != 0) {
+      if (saved == ENOENT) break;  // end of map
+      throw Napi::Error::New(env, "reading map " + name + " in batches failed: " + Errno(saved));
+    }
+    in_batch = out_batch;
+    first = false;
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("keys", Napi::Buffer<uint8_t>::Copy(env, keys.data(), total * key_size));
+  out.Set("values", Napi::Buffer<uint8_t>::Copy(env, values.data(), total * value_size));
+  out.Set("count", total);
+  return out;
+}
+
+// mapDeleteBatch(map, keys): deletes keys (concatenated); returns how many were deleted.
+Napi::Value BpfObject::MapDeleteBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = StringArg(info, 0, "map name");
+  bpf_map* map = Map(env, name);
+  Napi::Buffer<uint8_t> keys = BufferArg(info, 1, "keys");
+  const size_t key_size = bpf_map__key_size(map);
+  if (keys.Length() % key_size != 0)
+    throw Napi::RangeError::New(env, "keys for map " + name + " must be a multiple of " + std::to_string(key_size) + " bytes");
+  uint32_t count = keys.Length() / key_size;
+  if (count == 0) return Napi::Number::New(env, 0);
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  // Keys evicted meanwhile (LRU) end a batch delete early with ENOENT: delete those that remain one by one.
+  if (bpf_map_delete_batch(bpf_map__fd(map), keys.Data(), &count, &opts) != 0 && errno != ENOENT)
+    throw Napi::Error::New(env, "deleting from map " + name + " in a batch failed: " + Errno(errno));
+  uint32_t deleted = count;
+  for (uint32_t i = count + 1; i < keys.Length() / key_size; i++)
+    if (bpf_map_delete_elem(bpf_map__fd(map), keys.Data() + i * key_size) == 0) deleted++;
+  return Napi::Number::New(env, deleted);
+}
+
+// startRingBuffer(map, recordSize, onBatch(Buffer)).
+Napi::Value BpfObject::StartRingBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = StringArg(info, 0, "map name");
+  bpf_map* map = Map(env, name);
+  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsFunction())
+    throw Napi::TypeError::New(env, "startRingBuffer(map, recordSize, onBatch) needs a number and a function");
+  if (ring_) throw Napi::Error::New(env, "a ring buffer is already streaming from " + path_);
+  ring_ = std::make_unique<RingStream>(env, bpf_map__fd(map), info[1].As<Napi::Number>().Uint32Value(),
+                                       info[2].As<Napi::Function>());
+  return env.Undefined();
+}
+
+Napi::Value BpfObject::DrainRingBuffer(const Napi::CallbackInfo& info) {
+  if (ring_) ring_->Drain();
+  return info.Env().Undefined();
+}
+
+// programStats(): run_cnt / run_time_ns per program (non-zero only with kernel.bpf_stats_enabled=1).
+Napi::Value BpfObject::ProgramStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnsureOpen(env);
+  Napi::Array out = Napi::Array::New(env);
+  bpf_program* prog;
+  uint32_t i = 0;
+  bpf_object__for_each_program(prog, obj_) {
+    bpf_prog_info pinfo = {};
+    uint32_t len = sizeof(pinfo);
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &pinfo, &len) != 0) continue;
+    Napi::Object s = Napi::Object::New(env);
+    s.Set("name", bpf_program__name(prog));
+    s.Set("id", pinfo.id);
+    s.Set("runCount", static_cast<double>(pinfo.run_cnt));
+    s.Set("runTimeNs", static_cast<double>(pinfo.run_time_ns));
+    out.Set(i++, s);
+  }
+  return out;
+}
+
+Napi::Value BpfObject::Close(const Napi::CallbackInfo& info) {
+  Release();
+  return info.Env().Undefined();
+}
+
+}  // namespace flowlens

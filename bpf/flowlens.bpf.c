@@ -1,0 +1,545 @@
+// SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0)
+/*
+ * Flowlens kernel programs: per-flow aggregation on cgroup_skb (and
+ * optionally TC), the TCP connection lifecycle from inet_sock_set_state,
+ * retransmits and drops. Records go to userspace through one ring buffer
+ * only on flow start, SYN/FIN/RST, socket state changes, retransmits and
+ * drops; the periodic report of active flows is read from the flow maps by
+ * userspace.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "flowlens_events.h"
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_HLEN 14
+#define TC_ACT_UNSPEC (-1)
+#define AF_INET 2
+#define AF_INET6 10
+#define EEXIST 17
+#define IPPROTO_ICMPV6 58
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Sizes are defaults; userspace resizes them before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 24);
+} fl_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct fl_flow_key);
+	__type(value, struct fl_flow_value);
+} fl_flows SEC(".maps");
+
+/* TC sees the same packets as cgroup_skb on the same node: a separate map keeps them from being counted twice. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct fl_flow_key);
+	__type(value, struct fl_flow_value);
+} fl_tc_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FL_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} fl_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fl_config);
+} fl_config SEC(".maps");
+
+/* Network namespaces (inode numbers) of the observed subtree, for drops of packets that have no socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} fl_netns SEC(".maps");
+
+/* Per-socket lifecycle state, freed by the kernel together with the socket. */
+struct fl_sock_state {
+	__u64 open_ns;
+	__u8 direction;
+	__u8 pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct fl_sock_state);
+} fl_socks SEC(".maps");
+
+static __always_inline void count_stat(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&fl_stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline struct fl_record *reserve_record(__u8 kind, __u8 hook)
+{
+	struct fl_record *r = bpf_ringbuf_reserve(&fl_events, sizeof(*r), 0);
+
+	if (!r) {
+		count_stat(FL_STAT_RINGBUF_LOST);
+		return NULL;
+	}
+	__builtin_memset(r, 0, sizeof(*r));
+	r->kind = kind;
+	r->version = FL_RECORD_VERSION;
+	r->hook = hook;
+	r->ts_ns = bpf_ktime_get_boot_ns();
+	return r;
+}
+
+static __always_inline void submit_record(struct fl_record *r)
+{
+	bpf_ringbuf_submit(r, 0);
+	count_stat(FL_STAT_EVENTS);
+}
+
+static __always_inline void set_v4(__u8 *dst, __be32 addr)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, &addr, 4);
+}
+
+/* ---------- packet parsing shared by cgroup_skb and TC ---------- */
+
+struct fl_pkt {
+	struct fl_flow_key key;
+	__u32 len;
+	__u8 tcp_flags;
+	__u8 icmp_type;
+	__u8 icmp_code;
+};
+
+/* Parses the L3/L4 headers at `off` in the skb. Addresses are oriented as on the wire. */
+static __always_inline int parse_packet(struct __sk_buff *skb, __u32 off, __u16 proto, struct fl_pkt *p)
+{
+	__u32 l4off;
+	__u8 l4proto;
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)))
+			return -1;
+		set_v4(p->key.saddr, ip.saddr);
+		set_v4(p->key.daddr, ip.daddr);
+		p->key.family = 4;
+		l4proto = ip.protocol;
+		l4off = off + ip.ihl * 4;
+		/* Only the first fragment carries the L4 header. */
+		if (ip.frag_off & bpf_htons(0x1fff))
+			l4proto = 0;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)))
+			return -1;
+		__builtin_memcpy(p->key.saddr, &ip6.saddr, 16);
+		__builtin_memcpy(p->key.daddr, &ip6.daddr, 16);
+		p->key.family = 6;
+		l4proto = ip6.nexthdr;
+		l4off = off + sizeof(ip6);
+	} else {
+		return -1;
+	}
+	p->key.protocol = l4proto;
+
+	if (l4proto == IPPROTO_TCP) {
+		__u8 hdr[14];
+
+		if (bpf_skb_load_bytes(skb, l4off, hdr, sizeof(hdr)) == 0) {
+			p->key.sport = (hdr[0] << 8) | hdr[1];
+			p->key.dport = (hdr[2] << 8) | hdr[3];
+			p->tcp_flags = hdr[13];
+		}
+	} else if (l4proto == IPPROTO_UDP) {
+		__u8 hdr[4];
+
+		if (bpf_skb_load_bytes(skb, l4off, hdr, sizeof(hdr)) == 0) {
+			p->key.sport = (hdr[0] << 8) | hdr[1];
+			p->key.dport = (hdr[2] << 8) | hdr[3];
+		}
+	} else if (l4proto == IPPROTO_ICMP || l4proto == IPPROTO_ICMPV6) {
+		__u8 hdr[2];
+
+		if (bpf_skb_load_bytes(skb, l4off, hdr, sizeof(hdr)) == 0) {
+			p->icmp_type = hdr[0];
+			p->icmp_code = hdr[1];
+		}
+	}
+	return 0;
+}
+
+static __always_inline void fill_from_flow(struct fl_record *r, const struct fl_flow_key *key,
+					   const struct fl_flow_value *v)
+{
+	r->key = *key;
+	r->packets = v->packets;
+	r->bytes = v->bytes;
+	r->first_seen_ns = v->first_seen_ns;
+	r->last_seen_ns = v->last_seen_ns;
+	r->sock_cookie = v->sock_cookie;
+	r->ifindex = v->ifindex;
+	r->tcp_flags = v->tcp_flags;
+}
+
+#define FL_TCP_REPORTED (FL_TCP_SYN | FL_TCP_FIN | FL_TCP_RST)
+
+/* Counts one packet in `flows`; emits FLOW_START for a new flow and TCP_FLAGS for SYN/FIN/RST. */
+static __always_inline void account_packet(void *flows, struct __sk_buff *skb, struct fl_pkt *p, __u8 hook)
+{
+	struct fl_flow_value *v;
+	struct fl_record *r;
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	v = bpf_map_lookup_elem(flows, &p->key);
+	if (!v) {
+		struct fl_flow_value nv = {
+			.packets = 1,
+			.bytes = p->len,
+			.first_seen_ns = now,
+			.last_seen_ns = now,
+			.sock_cookie = bpf_get_socket_cookie(skb),
+			.ifindex = skb->ifindex,
+			.tcp_flags = p->tcp_flags,
+		};
+		long err = bpf_map_update_elem(flows, &p->key, &nv, BPF_NOEXIST);
+
+		if (err == 0) {
+			r = reserve_record(FL_REC_FLOW_START, hook);
+			if (r) {
+				fill_from_flow(r, &p->key, &nv);
+				r->tcp_flags_now = p->tcp_flags;
+				r->icmp_type = p->icmp_type;
+				r->icmp_code = p->icmp_code;
+				submit_record(r);
+			}
+			return;
+		}
+		if (err != -EEXIST) {
+			count_stat(FL_STAT_FLOW_TABLE_FULL);
+			return;
+		}
+		/* Another CPU created the flow first: count on its entry. */
+		v = bpf_map_lookup_elem(flows, &p->key);
+		if (!v)
+			return;
+	}
+	__sync_fetch_and_add(&v->packets, 1);
+	__sync_fetch_and_add(&v->bytes, p->len);
+	v->last_seen_ns = now;
+	if ((v->tcp_flags | p->tcp_flags) != v->tcp_flags)
+		v->tcp_flags |= p->tcp_flags;
+	if (p->tcp_flags & FL_TCP_REPORTED) {
+		r = reserve_record(FL_REC_TCP_FLAGS, hook);
+		if (r) {
+			fill_from_flow(r, &p->key, v);
+			r->tcp_flags_now = p->tcp_flags;
+			submit_record(r);
+		}
+	}
+}
+
+static __always_inline void handle_cgroup_skb(struct __sk_buff *skb, __u8 direction)
+{
+	struct fl_pkt p = {};
+
+	if (parse_packet(skb, 0, skb->protocol, &p))
+		return;
+	p.len = skb->len;
+	p.key.direction = direction;
+	p.key.cgroup_id = bpf_skb_cgroup_id(skb);
+	account_packet(&fl_flows, skb, &p, FL_HOOK_CGROUP_SKB);
+}
+
+/* Observe only: always let the packet through. */
+SEC("cgroup_skb/ingress")
+int fl_cgroup_ingress(struct __sk_buff *skb)
+{
+	handle_cgroup_skb(skb, FL_DIR_INGRESS);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int fl_cgroup_egress(struct __sk_buff *skb)
+{
+	handle_cgroup_skb(skb, FL_DIR_EGRESS);
+	return 1;
+}
+
+static __always_inline void handle_tc(struct __sk_buff *skb, __u8 direction)
+{
+	struct fl_pkt p = {};
+
+	if (parse_packet(skb, ETH_HLEN, skb->protocol, &p))
+		return;
+	p.len = skb->len > ETH_HLEN ? skb->len - ETH_HLEN : 0;
+	p.key.direction = direction;
+	p.key.cgroup_id = direction == FL_DIR_EGRESS ? bpf_skb_cgroup_id(skb) : 0;
+	account_packet(&fl_tc_flows, skb, &p, FL_HOOK_TC);
+}
+
+/* TC_ACT_UNSPEC lets the next program (or the default action) decide. */
+SEC("tc")
+int fl_tc_ingress(struct __sk_buff *skb)
+{
+	handle_tc(skb, FL_DIR_INGRESS);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int fl_tc_egress(struct __sk_buff *skb)
+{
+	handle_tc(skb, FL_DIR_EGRESS);
+	return TC_ACT_UNSPEC;
+}
+
+/* ---------- socket-level programs ---------- */
+
+/* True when `cg` lies in the observed subtree; sets *cgid to its id. */
+static __always_inline bool cgroup_in_scope(struct cgroup *cg, __u64 *cgid)
+{
+	__u32 zero = 0;
+	struct fl_config *cfg = bpf_map_lookup_elem(&fl_config, &zero);
+	struct cgroup *anc = NULL;
+	__u32 level;
+
+	if (!cfg || !cg || !cfg->root_cgroup_id)
+		return false;
+	*cgid = BPF_CORE_READ(cg, kn, id);
+	level = BPF_CORE_READ(cg, level);
+	if (level < cfg->root_level)
+		return false;
+	bpf_probe_read_kernel(&anc, sizeof(anc),
+			      (void *)cg + bpf_core_field_offset(struct cgroup, ancestors) +
+				      (__u64)(cfg->root_level & 0xff) * sizeof(anc));
+	return anc && BPF_CORE_READ(anc, kn, id) == cfg->root_cgroup_id;
+}
+
+static __always_inline bool sock_in_scope(const struct sock *sk, __u64 *cgid)
+{
+	struct cgroup *cg = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
+
+	return cgroup_in_scope(cg, cgid);
+}
+
+/* Socket records: source = local end, destination = remote end. */
+static __always_inline void fill_from_sock(struct fl_record *r, const struct sock *sk, __u64 cgid)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	if (family == AF_INET) {
+		set_v4(r->key.saddr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
+		set_v4(r->key.daddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+		r->key.family = 4;
+	} else {
+		BPF_CORE_READ_INTO(&r->key.saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&r->key.daddr, sk, __sk_common.skc_v6_daddr);
+		r->key.family = 6;
+	}
+	/* skc_num is cleared when a closing socket releases its port; inet_sport keeps it. */
+	r->key.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (!r->key.sport)
+		r->key.sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+	r->key.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	r->key.protocol = IPPROTO_TCP;
+	r->key.cgroup_id = cgid;
+	r->netns_ino = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	r->sock_cookie = bpf_get_socket_cookie((void *)sk);
+}
+
+static __always_inline void fill_tcp_counters(struct fl_record *r, const struct sock *sk)
+{
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+
+	r->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+	r->bytes_received = BPF_CORE_READ(tp, bytes_received);
+	r->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+	r->total_retrans = BPF_CORE_READ(tp, total_retrans);
+	r->packets = BPF_CORE_READ(tp, segs_out);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(fl_sock_state, const struct sock *sk, int oldstate, int newstate)
+{
+	struct fl_sock_state *st;
+	struct fl_record *r;
+	__u64 cgid = 0, now;
+	__u8 kind;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	if (newstate == TCP_SYN_SENT || newstate == TCP_SYN_RECV)
+		kind = FL_REC_SOCK_OPEN;
+	else if (newstate == TCP_ESTABLISHED)
+		kind = FL_REC_SOCK_ESTABLISHED;
+	else if (newstate == TCP_CLOSE && oldstate != TCP_LISTEN)
+		kind = FL_REC_SOCK_CLOSE;
+	else
+		return 0;
+	if (!sock_in_scope(sk, &cgid))
+		return 0;
+
+	now = bpf_ktime_get_boot_ns();
+	st = bpf_sk_storage_get(&fl_socks, (void *)sk, 0,
+				kind == FL_REC_SOCK_OPEN ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+	if (st && kind == FL_REC_SOCK_OPEN) {
+		st->open_ns = now;
+		st->direction = newstate == TCP_SYN_SENT ? FL_DIR_EGRESS : FL_DIR_INGRESS;
+	}
+
+	r = reserve_record(kind, FL_HOOK_SOCK);
+	if (!r)
+		return 0;
+	fill_from_sock(r, sk, cgid);
+	r->sk_state = newstate;
+	if (st) {
+		r->key.direction = st->direction;
+		r->first_seen_ns = st->open_ns;
+		if (kind == FL_REC_SOCK_ESTABLISHED && st->open_ns)
+			r->connect_latency_ns = now - st->open_ns;
+	}
+	r->last_seen_ns = now;
+	if (kind != FL_REC_SOCK_OPEN)
+		fill_tcp_counters(r, sk);
+	submit_record(r);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(fl_tcp_retransmit, const struct sock *sk, const struct sk_buff *skb)
+{
+	struct fl_sock_state *st;
+	struct fl_record *r;
+	__u64 cgid = 0;
+
+	if (!sock_in_scope(sk, &cgid))
+		return 0;
+	r = reserve_record(FL_REC_RETRANSMIT, FL_HOOK_RETRANSMIT);
+	if (!r)
+		return 0;
+	fill_from_sock(r, sk, cgid);
+	st = bpf_sk_storage_get(&fl_socks, (void *)sk, 0, 0);
+	if (st)
+		r->key.direction = st->direction;
+	r->sk_state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	fill_tcp_counters(r, sk);
+	submit_record(r);
+	return 0;
+}
+
+/* Reads addresses and ports of a dropped skb from its network header. */
+static __always_inline void fill_from_dropped_skb(struct fl_record *r, const struct sk_buff *skb)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u16 proto = BPF_CORE_READ(skb, protocol);
+	__u8 l4proto, l4[14] = {};
+	void *l4p;
+
+	r->bytes = BPF_CORE_READ(skb, len);
+	r->packets = 1;
+	if (nh == (__u16)~0U)
+		return;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh))
+			return;
+		set_v4(r->key.saddr, ip.saddr);
+		set_v4(r->key.daddr, ip.daddr);
+		r->key.family = 4;
+		l4proto = ip.protocol;
+		l4p = head + nh + ip.ihl * 4;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh))
+			return;
+		__builtin_memcpy(r->key.saddr, &ip6.saddr, 16);
+		__builtin_memcpy(r->key.daddr, &ip6.daddr, 16);
+		r->key.family = 6;
+		l4proto = ip6.nexthdr;
+		l4p = head + nh + sizeof(ip6);
+	} else {
+		return;
+	}
+	r->key.protocol = l4proto;
+	if (bpf_probe_read_kernel(l4, sizeof(l4), l4p))
+		return;
+	if (l4proto == IPPROTO_TCP || l4proto == IPPROTO_UDP) {
+		r->key.sport = (l4[0] << 8) | l4[1];
+		r->key.dport = (l4[2] << 8) | l4[3];
+		if (l4proto == IPPROTO_TCP)
+			r->tcp_flags = r->tcp_flags_now = l4[13];
+	} else if (l4proto == IPPROTO_ICMP || l4proto == IPPROTO_ICMPV6) {
+		r->icmp_type = l4[0];
+		r->icmp_code = l4[1];
+	}
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(fl_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	struct sock *sk;
+	struct net_device *dev;
+	struct fl_record *r;
+	__u64 cgid = 0;
+	__u32 netns = 0;
+
+	if (reason <= SKB_CONSUMED)
+		return 0;
+	sk = BPF_CORE_READ(skb, sk);
+	if (sk) {
+		if (!sock_in_scope(sk, &cgid))
+			return 0;
+		netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	} else {
+		dev = BPF_CORE_READ(skb, dev);
+		if (!dev)
+			return 0;
+		netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+		if (!bpf_map_lookup_elem(&fl_netns, &netns))
+			return 0;
+	}
+
+	r = reserve_record(FL_REC_DROP, FL_HOOK_KFREE_SKB);
+	if (!r)
+		return 0;
+	fill_from_dropped_skb(r, skb);
+	r->drop_reason = reason;
+	r->netns_ino = netns;
+	r->key.cgroup_id = cgid;
+	r->ifindex = BPF_CORE_READ(skb, dev, ifindex);
+	if (sk) {
+		/* The cookie as already assigned (e.g. by the flow's cgroup_skb start); 0 if never asked for. */
+		r->sock_cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+		r->key.direction = r->key.sport == BPF_CORE_READ(sk, __sk_common.skc_num) ? FL_DIR_EGRESS
+											 : FL_DIR_INGRESS;
+	} else {
+		r->key.direction = FL_DIR_INGRESS;
+	}
+	r->first_seen_ns = r->last_seen_ns = r->ts_ns;
+	submit_record(r);
+	return 0;
+}
