@@ -7,7 +7,7 @@ import { ClusterStack } from "./stacks/cluster-stack";
 import { synthesizeAtomically } from "./stacks/synthesize";
 
 export interface BuildAppOptions {
-  /** @default - the environments/ directory next to this file */
+  /** @default - $FLOWLENS_ENVIRONMENTS_DIR, else the environments/ directory next to this file */
   readonly environmentsDir?: string;
   /** @default - $CDKTF_OUTDIR, else cdktf.out */
   readonly outdir?: string;
@@ -17,7 +17,8 @@ export const DEFAULT_ENVIRONMENTS_DIR = join(__dirname, "environments");
 
 /** Builds the App with every environment's stacks; throws EnvironmentError before creating any output. */
 export function buildApp(options: BuildAppOptions = {}): App {
-  const environments = loadEnvironmentFiles(options.environmentsDir ?? DEFAULT_ENVIRONMENTS_DIR);
+  const dir = options.environmentsDir ?? process.env.FLOWLENS_ENVIRONMENTS_DIR ?? DEFAULT_ENVIRONMENTS_DIR;
+  const environments = loadEnvironmentFiles(dir);
   const app = new App({ outdir: options.outdir, stackTraces: false });
   for (const { file, config } of environments) {
     const name = environmentName(config);

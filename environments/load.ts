@@ -70,19 +70,17 @@ export function loadEnvironmentFiles(dir: string): LoadedEnvironment[] {
   const seen = new Map<string, string>();
   for (const name of names) {
     const file = join(dir, name);
-    const parsed = parseEnvironment(file, readFileSync(file, "utf8"));
-    if (Array.isArray(parsed)) {
-      problems.push(...parsed);
-      continue;
-    }
-    const id = environmentName(parsed);
-    const other = seen.get(id);
+    // File names carry <team>-<env>, so two files with one stem would define one environment twice.
+    const stem = name.replace(TEMPLATE, "");
+    const other = seen.get(stem);
     if (other) {
-      problems.push({ file, path: "", message: `${id} is already defined in ${other}; keep one of the two` });
+      problems.push({ file, path: "", message: `${stem} is already defined in ${other}; keep one of the two` });
       continue;
     }
-    seen.set(id, file);
-    loaded.push({ file, config: parsed });
+    seen.set(stem, file);
+    const parsed = parseEnvironment(file, readFileSync(file, "utf8"));
+    if (Array.isArray(parsed)) problems.push(...parsed);
+    else loaded.push({ file, config: parsed });
   }
   if (problems.length > 0) throw new EnvironmentError(problems);
   return loaded;
