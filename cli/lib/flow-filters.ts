@@ -5,6 +5,7 @@
 // blacklist.
 import * as net from "node:net";
 import type { FlowFilter, TCPFlags, TrafficDirection, Verdict } from "../../proto/types";
+import { compileFlowFilters, FlowFilterError } from "../../agent/flows/filter";
 import { UsageError } from "./errors";
 import type { FlagSpec, ParsedFlags } from "./flags";
 
@@ -68,7 +69,9 @@ export function buildFilters(flags: ParsedFlags): BuiltFilters {
     if (!(token.name in FILTER_FLAGS)) continue;
     const into = negateNext ? negated : match;
     negateNext = false;
-    for (const value of (token.value ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
+    // Label selectors contain commas themselves ("a=b,c in (x,y)"): one flag, one selector.
+    const values = token.name.endsWith("label") ? [token.value ?? ""] : (token.value ?? "").split(",");
+    for (const value of values.map((s) => s.trim()).filter(Boolean)) {
       const c = { flag: token.name, value };
       if (EITHER.has(token.name)) into.either.push(c);
       else if (token.name.startsWith("from-")) into.from.push(c);
@@ -77,7 +80,15 @@ export function buildFilters(flags: ParsedFlags): BuiltFilters {
     }
   }
   if (negateNext) throw new UsageError("--not must be followed by a filter flag, e.g. --not --verdict DROPPED");
-  return { whitelist: toFilters(match), blacklist: toFilters(negated) };
+  const built = { whitelist: toFilters(match), blacklist: toFilters(negated) };
+  // The servers compile filters with the same module; checking here names the flag before anything is dialled.
+  try {
+    compileFlowFilters(built.whitelist, built.blacklist);
+  } catch (err) {
+    if (err instanceof FlowFilterError) throw new UsageError(`bad filter: ${err.reason} (${JSON.stringify(err.value)})`);
+    throw err;
+  }
+  return built;
 }
 
 function toFilters(c: Criteria): FlowFilter[] {
@@ -111,7 +122,6 @@ function applySided(f: FlowFilter, side: Side, kind: string, { flag, value }: Cr
       if (!isIpOrCidr(value)) throw new UsageError(`--${flag} "${value}" is not an IP address or CIDR; use e.g. 10.0.0.5 or 10.0.0.0/24`);
       return push(f, `${side}_ip`, value);
     case "label":
-      if (!/^[A-Za-z0-9_.\/:-]+(=[A-Za-z0-9_.\-]*)?$/.test(value)) throw new UsageError(`--${flag} "${value}" is not a label selector; use key=value or key`);
       return push(f, `${side}_label`, value);
     case "port":
       return push(f, `${side}_port`, checkPort(flag, value));

@@ -1,0 +1,69 @@
+// TLS credentials that follow their files: gRPC's file-watcher certificate
+// provider re-reads the PEM files every `reloadMs`, and every new connection
+// (towards agents, or accepted by the relay's own server) uses the latest
+// pair. Rotating a Secret therefore needs no restart. Replace files atomically
+// (as Kubernetes does with its symlink swap) so a reader never sees a new
+// certificate next to an old key.
+import * as fs from "node:fs";
+import * as grpc from "@grpc/grpc-js";
+import { UsageError } from "../cli/lib/errors";
+
+export interface PeerTlsConfig {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  serverName?: string;
+}
+
+export interface ServerTlsConfig {
+  cert?: string;
+  key?: string;
+  clientCa?: string;
+}
+
+function mustExist(file: string, flag: string): string {
+  if (!fs.existsSync(file)) throw new UsageError(`${flag} ${file} does not exist; mount the certificate there or create one with \`flowlens certs\``);
+  return file;
+}
+
+/** Channel credentials and options for dialling agents (or an upstream hubble-relay). */
+export function peerCredentials(tls: PeerTlsConfig, reloadMs: number, prefix = "--peer-tls"): { credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions } {
+  if (!!tls.cert !== !!tls.key) throw new UsageError(`${prefix}-cert and ${prefix}-key go together; give both or neither`);
+  if (!tls.ca) {
+    if (tls.cert) throw new UsageError(`${prefix}-cert needs ${prefix}-ca (the CA that signed the agents' server certificates)`);
+    return { credentials: grpc.credentials.createInsecure(), options: {} };
+  }
+  const caProvider = new grpc.experimental.FileWatcherCertificateProvider({ caCertificateFile: mustExist(tls.ca, `${prefix}-ca`), refreshIntervalMs: reloadMs });
+  const identityProvider = tls.cert
+    ? new grpc.experimental.FileWatcherCertificateProvider({
+        certificateFile: mustExist(tls.cert, `${prefix}-cert`),
+        privateKeyFile: mustExist(tls.key!, `${prefix}-key`),
+        refreshIntervalMs: reloadMs,
+      })
+    : null;
+  const options: grpc.ChannelOptions = {};
+  if (tls.serverName) {
+    options["grpc.ssl_target_name_override"] = tls.serverName;
+    options["grpc.default_authority"] = tls.serverName;
+  }
+  return { credentials: grpc.experimental.createCertificateProviderChannelCredentials(caProvider, identityProvider), options };
+}
+
+/** The relay's own server: plaintext, TLS, or mTLS when a client CA is given. */
+export function serverCredentials(tls: ServerTlsConfig, reloadMs: number): grpc.ServerCredentials {
+  if (!!tls.cert !== !!tls.key) throw new UsageError("--tls-cert and --tls-key go together; give both or neither");
+  if (!tls.cert) {
+    if (tls.clientCa) throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key (the server's own certificate)");
+    return grpc.ServerCredentials.createInsecure();
+  }
+  const identity = new grpc.experimental.FileWatcherCertificateProvider({
+    certificateFile: mustExist(tls.cert, "--tls-cert"),
+    privateKeyFile: mustExist(tls.key!, "--tls-key"),
+    refreshIntervalMs: reloadMs,
+  });
+  const clientCa = tls.clientCa
+    ? new grpc.experimental.FileWatcherCertificateProvider({ caCertificateFile: mustExist(tls.clientCa, "--tls-client-ca"), refreshIntervalMs: reloadMs })
+    : null;
+  // grpc-js takes the identity provider first here, whatever the parameter names say.
+  return grpc.experimental.createCertificateProviderServerCredentials(identity, clientCa, clientCa !== null);
+}
