@@ -1,9 +1,10 @@
-// The CDKTF app: one `<team>-<env>-cluster` stack per template in environments/.
+// The CDKTF app: a `<team>-<env>-cluster` and a `<team>-<env>-platform` stack per template in environments/.
 import { join, relative } from "node:path";
 import { App } from "cdktf";
 import { loadEnvironmentFiles } from "./environments/load";
 import { environmentName } from "./environments/schema";
 import { ClusterStack } from "./stacks/cluster-stack";
+import { PlatformStack, platformStackId } from "./stacks/platform-stack";
 import { synthesizeAtomically } from "./stacks/synthesize";
 
 export interface BuildAppOptions {
@@ -22,7 +23,11 @@ export function buildApp(options: BuildAppOptions = {}): App {
   const app = new App({ outdir: options.outdir, stackTraces: false });
   for (const { file, config } of environments) {
     const name = environmentName(config);
-    new ClusterStack(app, `${name}-cluster`, { environment: config, source: relative(process.cwd(), file) });
+    const cluster = new ClusterStack(app, `${name}-cluster`, { environment: config, source: relative(process.cwd(), file) });
+    new PlatformStack(app, platformStackId(config), {
+      environment: config,
+      cluster: { endpoint: cluster.gke.cluster.endpoint, caCertificate: cluster.gke.cluster.masterAuth.clusterCaCertificate },
+    });
   }
   return app;
 }
