@@ -1,0 +1,152 @@
+/**
+ * Real kernel programs observing real traffic between test pods (netns + cgroup on a bridge).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { execFileSync } from "node:child_process";
+import { KernelCapture } from "../../../agent/kernel/capture";
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, TCP_FLAGS, type KernelRecord } from "../../../agent/kernel/record";
+import { RecordLog } from "./helpers";
+import { TestPods } from "./pods";
+
+const { SYN, ACK, FIN, RST } = TCP_FLAGS;
+// IPv4 (20) + TCP with timestamps (32); SYN and SYN-ACK carry 20 more bytes of options.
+const TCP_HDR = 52;
+const SYN_HDR = 60;
+
+describe("KernelCapture on live traffic", () => {
+  let pods: TestPods;
+  let capture: KernelCapture;
+  let log: RecordLog;
+  let otherRoot: string;
+  let other: KernelCapture;
+  let otherLog: RecordLog;
+  let a: ReturnType<TestPods["pod"]>;
+  let b: ReturnType<TestPods["pod"]>;
+
+  beforeAll(() => {
+    pods = new TestPods(["a", "b"]);
+    a = pods.pod("a");
+    b = pods.pod("b");
+    capture = KernelCapture.open({ cgroupRoot: pods.cgroupRoot, flushIntervalMs: 60_000 });
+    log = new RecordLog(capture);
+    // A second capture on a sibling subtree, as a second agent on the same host.
+    otherRoot = path.join(path.dirname(pods.cgroupRoot), `${path.basename(pods.cgroupRoot)}-other`);
+    fs.mkdirSync(otherRoot);
+    other = KernelCapture.open({ cgroupRoot: otherRoot, flushIntervalMs: 60_000 });
+    otherLog = new RecordLog(other);
+  });
+
+  afterAll(async () => {
+    capture?.close();
+    other?.close();
+    await pods?.destroy();
+    if (otherRoot && fs.existsSync(otherRoot)) fs.rmdirSync(otherRoot);
+  });
+
+  const between = (src: string, dst: string, dport: number) => (r: KernelRecord) =>
+    r.srcAddr === src && r.dstAddr === dst && r.dstPort === dport;
+
+  test("a TCP exchange yields flows with exact byte counts, flags, connect latency and RTT at close", async () => {
+    const server = await pods.spawnTraffic("b", ["tcp-server", b.ip, 5001, 1000, 2000]);
+    const serverExit = new Promise((r) => server.on("exit", r));
+    pods.traffic("a", ["tcp-client", b.ip, 5001, 1000, 2000]);
+    await serverExit;
+
+    const start = await log.waitFor("SYN flow start", (r) => r.kind === "flow_start" && between(a.ip, b.ip, 5001)(r) && r.direction === "egress");
+    expect(start[0]).toMatchObject({ protocol: IPPROTO_TCP, family: 4, cgroupId: a.cgroupId, hook: "cgroup_skb", tcpFlagsNow: SYN });
+    const clientPort = start[0].srcPort;
+
+    const request = await log.lastFlush("client egress", (r) => between(a.ip, b.ip, 5001)(r) && r.direction === "egress");
+    expect(request.cgroupId).toBe(a.cgroupId);
+    expect(request.tcpFlags & (SYN | ACK | FIN)).toBe(SYN | ACK | FIN);
+    expect(request.bytes).toBe(1000 + SYN_HDR + TCP_HDR * (request.packets - 1));
+
+    const seenByServer = await log.lastFlush("server ingress", (r) => between(a.ip, b.ip, 5001)(r) && r.direction === "ingress");
+    expect(seenByServer).toMatchObject({ cgroupId: b.cgroupId, packets: request.packets, bytes: request.bytes, srcPort: clientPort });
+
+    const reply = await log.lastFlush("server egress", (r) => between(b.ip, a.ip, clientPort)(r) && r.direction === "egress");
+    expect(reply).toMatchObject({ cgroupId: b.cgroupId, srcPort: 5001 });
+    expect(reply.bytes).toBe(2000 + SYN_HDR + TCP_HDR * (reply.packets - 1));
+
+    const flagRecords = log.records.filter((r) => r.kind === "tcp_flags" && between(a.ip, b.ip, 5001)(r) && r.direction === "egress");
+    expect(flagRecords.some((r) => r.tcpFlagsNow & FIN)).toBe(true);
+
+    const established = await log.waitFor("client established", (r) => r.kind === "sock_established" && r.cgroupId === a.cgroupId && r.dstPort === 5001);
+    expect(established[0]).toMatchObject({ srcAddr: a.ip, srcPort: clientPort, dstAddr: b.ip, direction: "egress" });
+    expect(established[0].connectLatencyNs).toBeGreaterThan(0);
+
+    const closed = await log.waitFor("client close", (r) => r.kind === "sock_close" && r.cgroupId === a.cgroupId && r.dstPort === 5001);
+    expect(closed[0]).toMatchObject({ srcPort: clientPort, direction: "egress" });
+    expect(closed[0].srttUs).toBeGreaterThan(0);
+    // tcp_sock counts sequence space: the payload plus the FIN, and the connecting side's own SYN as acked.
+    expect([closed[0].bytesAcked, closed[0].bytesReceived]).toEqual([1 + 1000 + 1, 2000 + 1]);
+
+    const serverClosed = await log.waitFor("server close", (r) => r.kind === "sock_close" && r.cgroupId === b.cgroupId && r.srcPort === 5001);
+    expect(serverClosed[0]).toMatchObject({ dstAddr: a.ip, dstPort: clientPort, direction: "ingress" });
+    expect([serverClosed[0].bytesAcked, serverClosed[0].bytesReceived]).toEqual([2000 + 1, 1000 + 1]);
+
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    expect(Number(nowNs - established[0].timeNs)).toBeGreaterThan(0);
+    expect(Number(nowNs - established[0].timeNs)).toBeLessThan(60e9);
+  });
+
+  test("UDP datagrams are counted per flow with their exact L3 size", async () => {
+    const server = await pods.spawnTraffic("b", ["udp-server", b.ip, 5002, 3]);
+    const serverExit = new Promise((r) => server.on("exit", r));
+    pods.traffic("a", ["udp-send", b.ip, 5002, 1000, 3]);
+    await serverExit;
+    const sent = await log.lastFlush("udp egress", (r) => between(a.ip, b.ip, 5002)(r) && r.direction === "egress");
+    expect(sent).toMatchObject({ protocol: IPPROTO_UDP, cgroupId: a.cgroupId, packets: 3, bytes: 3 * (1000 + 8 + 20) });
+    const received = await log.lastFlush("udp ingress", (r) => between(a.ip, b.ip, 5002)(r) && r.direction === "ingress");
+    expect(received).toMatchObject({ cgroupId: b.cgroupId, packets: 3, bytes: 3084 });
+  });
+
+  test("ICMP echo requests carry their type and size", async () => {
+    pods.run("a", ["ping", "-c", "2", "-i", "0.2", "-W", "2", "-s", "56", b.ip]);
+    const start = await log.waitFor("echo request", (r) => r.kind === "flow_start" && r.protocol === IPPROTO_ICMP && r.srcAddr === a.ip && r.dstAddr === b.ip);
+    expect(start[0]).toMatchObject({ icmpType: 8, icmpCode: 0, direction: "egress", cgroupId: a.cgroupId });
+    const flow = await log.lastFlush("echo flow", (r) => r.protocol === IPPROTO_ICMP && r.srcAddr === a.ip && r.direction === "egress");
+    expect(flow).toMatchObject({ packets: 2, bytes: 2 * 84 });
+    const reply = await log.waitFor("echo reply", (r) => r.kind === "flow_start" && r.protocol === IPPROTO_ICMP && r.srcAddr === b.ip && r.direction === "ingress");
+    expect(reply[0]).toMatchObject({ icmpType: 0, dstAddr: a.ip, cgroupId: a.cgroupId });
+  });
+
+  test("a refused connection shows the RST and a close without establishment", async () => {
+    pods.traffic("a", ["tcp-refused", b.ip, 5009]);
+    const rst = await log.waitFor("RST", (r) => r.kind !== "flush" && between(b.ip, a.ip, r.dstPort)(r) && r.srcPort === 5009 && (r.tcpFlagsNow & RST) !== 0);
+    expect(rst[0]).toMatchObject({ direction: "ingress", cgroupId: a.cgroupId });
+    const closed = await log.waitFor("refused close", (r) => r.kind === "sock_close" && r.dstPort === 5009);
+    expect(closed[0].cgroupId).toBe(a.cgroupId);
+    expect(log.records.some((r) => r.kind === "sock_established" && r.dstPort === 5009)).toBe(false);
+  });
+
+  test("packets dropped by an nftables rule yield DROP records with the kernel's reason", async () => {
+    const table = `fldrop${pods.suffix}`;
+    execFileSync("ip", ["netns", "exec", b.netns, "nft", "-f", "-"], {
+      input: `table inet ${table} { chain input { type filter hook input priority 0; udp dport 5003 drop; }; }`,
+    });
+    pods.traffic("a", ["udp-send", b.ip, 5003, 100, 2]);
+    const drops = await log.waitFor("nft drop", (r) => r.kind === "drop" && r.dstPort === 5003);
+    expect(drops[0]).toMatchObject({
+      srcAddr: a.ip,
+      dstAddr: b.ip,
+      protocol: IPPROTO_UDP,
+      dropReasonName: "NETFILTER_DROP",
+      netnsIno: b.netnsIno,
+      hook: "kfree_skb",
+      direction: "ingress",
+    });
+    expect(drops[0].dropReason).toBeGreaterThan(1);
+  });
+
+  test("a capture on another cgroup subtree reports none of these pods' traffic", async () => {
+    other.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    other.flush();
+    const podIds = new Set([a.cgroupId, b.cgroupId]);
+    const leaked = otherLog.records.filter((r) => podIds.has(r.cgroupId) || r.netnsIno === a.netnsIno || r.netnsIno === b.netnsIno);
+    expect(leaked).toEqual([]);
+    expect(log.records.every((r) => r.cgroupId === 0n || podIds.has(r.cgroupId))).toBe(true);
+  });
+});
