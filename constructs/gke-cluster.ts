@@ -1,6 +1,7 @@
 // A private GKE cluster with Dataplane V2, in Standard mode (with a separately managed, autoscaled node
 // pool) or Autopilot mode (where Google manages nodes and rejects node-level fields).
 import { Construct } from "constructs";
+import type { ITerraformDependable } from "cdktf";
 import { ContainerCluster, ContainerClusterConfig } from "@cdktf/provider-google/lib/container-cluster";
 import { ContainerNodePool } from "@cdktf/provider-google/lib/container-node-pool";
 import type { ControlPlaneConfig, Mode, NetworkConfig, NodePoolConfig } from "../environments/schema";
@@ -24,6 +25,8 @@ export interface GkeClusterProps {
   readonly nodePool?: NodePoolConfig;
   /** Standard only: zones for the nodes. @default - GKE's choice of zones in the region */
   readonly zones?: string[];
+  /** Resources nodes need first, e.g. the node service account's role bindings. @default - none */
+  readonly dependsOn?: ITerraformDependable[];
 }
 
 const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";
@@ -65,6 +68,7 @@ export class GkeCluster extends Construct {
       loggingConfig: clusterLoggingConfig(),
       deletionProtection: props.deletionProtection,
       resourceLabels: props.labels,
+      dependsOn: props.dependsOn,
     };
 
     if (props.mode === "autopilot") {
@@ -110,6 +114,7 @@ export class GkeCluster extends Construct {
       autoscaling: { minNodeCount: pool.minNodes, maxNodeCount: pool.maxNodes },
       management: { autoRepair: true, autoUpgrade: true },
       upgradeSettings: { maxSurge: 1, maxUnavailable: 0 },
+      dependsOn: props.dependsOn,
       nodeConfig: {
         ...nodeConfig,
         machineType: pool.machineType,

@@ -23,6 +23,7 @@ export const NODE_ROLES = [
 export class NodeIdentity extends Construct {
   readonly serviceAccount: ServiceAccount;
   readonly email: string;
+  readonly roleBindings: ProjectIamMember[];
 
   constructor(scope: Construct, id: string, props: NodeIdentityProps) {
     super(scope, id);
@@ -37,12 +38,13 @@ export class NodeIdentity extends Construct {
       displayName: props.displayName,
     });
     this.email = this.serviceAccount.email;
-    for (const role of NODE_ROLES) {
-      new ProjectIamMember(this, role.replace("roles/", ""), {
-        project: props.project,
-        role,
-        member: this.serviceAccount.member,
-      });
-    }
+    this.roleBindings = NODE_ROLES.map(
+      (role) =>
+        new ProjectIamMember(this, role.replace("roles/", ""), {
+          project: props.project,
+          role,
+          member: this.serviceAccount.member,
+        }),
+    );
   }
 }

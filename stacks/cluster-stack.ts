@@ -41,7 +41,10 @@ export class ClusterStack extends TerraformStack {
     const source = props.source ?? `environments/${name}.yaml`;
 
     configureBackend(this, e, "cluster");
-    new GoogleProvider(this, "google", { project: e.project, region: e.region, defaultLabels: labels });
+    const google = new GoogleProvider(this, "google", { project: e.project, region: e.region });
+    // cdktf snake-cases map keys in provider blocks (cost-center would become cost_center), so the
+    // default labels go in verbatim through an override.
+    google.addOverride("default_labels", labels);
 
     this.nodeIdentity = new NodeIdentity(this, "node-identity", {
       project: e.project,
@@ -70,9 +73,9 @@ export class ClusterStack extends TerraformStack {
       deletionProtection: e.deletionProtection,
       nodePool: e.mode === "standard" ? (e.nodePool ?? DEFAULT_NODE_POOL) : undefined,
       zones: e.zones,
+      // Nodes must not boot before their service account may write logs and metrics and pull images.
+      dependsOn: this.nodeIdentity.roleBindings,
     });
-    // Node pools must not be created before their service account can write logs and metrics.
-    this.gke.nodePool?.node.addDependency(this.nodeIdentity);
 
     const cluster = this.gke.cluster;
     this.endpoint = new TerraformOutput(this, "endpoint", { value: cluster.endpoint, sensitive: true });
