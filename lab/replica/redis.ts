@@ -1,0 +1,77 @@
+// A minimal RESP client for the cart: pipelined commands over one TCP connection.
+import * as net from "node:net";
+
+type Reply = string | number | null | Reply[];
+
+export class RedisConnection {
+  private readonly socket: net.Socket;
+  private readonly waiting: { resolve(r: Reply): void; reject(e: Error): void }[] = [];
+  private buffer = Buffer.alloc(0);
+
+  constructor(host: string, port: number) {
+    this.socket = net.connect({ host, port });
+    this.socket.setNoDelay(true);
+    this.socket.on("data", (chunk) => this.onData(chunk));
+    this.socket.on("error", (err) => this.failAll(err));
+    this.socket.on("close", () => this.failAll(new Error(`redis connection to ${host}:${port} closed`)));
+  }
+
+  command(...args: string[]): Promise<Reply> {
+    let out = `*${args.length}\r\n`;
+    for (const a of args) out += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.socket.write(out);
+    });
+  }
+
+  private failAll(err: Error): void {
+    for (const w of this.waiting.splice(0)) w.reject(err);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffer = Buffer.concat([this.buffer, chunk]);
+    for (;;) {
+      const parsed = parse(this.buffer, 0);
+      if (!parsed) return;
+      this.buffer = this.buffer.subarray(parsed.next);
+      const waiter = this.waiting.shift();
+      if (parsed.error) waiter?.reject(new Error(`redis: ${parsed.error}`));
+      else waiter?.resolve(parsed.value);
+    }
+  }
+}
+
+interface Parsed { value: Reply; next: number; error?: string }
+
+function parse(buf: Buffer, at: number): Parsed | undefined {
+  const eol = buf.indexOf("\r\n", at);
+  if (eol < 0) return undefined;
+  const line = buf.toString("utf8", at + 1, eol);
+  const next = eol + 2;
+  switch (buf[at]) {
+    case 0x2b: return { value: line, next }; // +
+    case 0x2d: return { value: null, next, error: line }; // -
+    case 0x3a: return { value: Number(line), next }; // :
+    case 0x24: { // $
+      const len = Number(line);
+      if (len < 0) return { value: null, next };
+      if (buf.length < next + len + 2) return undefined;
+      return { value: buf.toString("utf8", next, next + len), next: next + len + 2 };
+    }
+    case 0x2a: { // *
+      const count = Number(line);
+      const items: Reply[] = [];
+      let pos = next;
+      for (let i = 0; i < count; i++) {
+        const item = parse(buf, pos);
+        if (!item) return undefined;
+        items.push(item.value);
+        pos = item.next;
+      }
+      return { value: items, next: pos };
+    }
+    default:
+      return { value: null, next: buf.length, error: `unexpected reply byte ${buf[at]}` };
+  }
+}
