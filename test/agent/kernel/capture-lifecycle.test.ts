@@ -1,0 +1,132 @@
+/**
+ * Loading, losses, privileges and detaching of the kernel capture.
+ */
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import * as path from "node:path";
+import { KernelCapture } from "../../../agent/kernel/capture";
+import { loadNative } from "../../../agent/kernel/native";
+import { decodeRecords, FL_FLOW_VALUE_SIZE, FL_RECORD_SIZE, FL_RECORD_VERSION } from "../../../agent/kernel/record";
+import { RecordLog } from "./helpers";
+import { TestPods } from "./pods";
+
+const OPEN_CAPTURE = path.join(__dirname, "fixtures/open-capture.ts");
+
+function bpftoolJson(args: string[]): unknown[] {
+  const out = execFileSync("bpftool", ["-j", ...args], { encoding: "utf8" }).trim();
+  return out ? (JSON.parse(out) as unknown[]) : [];
+}
+
+function linksOfPrograms(progIds: number[]): unknown[] {
+  return (bpftoolJson(["link", "show"]) as Array<{ prog_id: number }>).filter((l) => progIds.includes(l.prog_id));
+}
+
+describe("KernelCapture lifecycle", () => {
+  let pods: TestPods;
+
+  beforeAll(() => {
+    pods = new TestPods(["a", "b"], 20);
+  });
+  afterAll(async () => {
+    await pods?.destroy();
+  });
+
+  test("the TypeScript record layout matches the C header compiled into the addon", () => {
+    const native = loadNative();
+    expect([native.recordSize, native.recordVersion, native.flowValueSize]).toEqual([FL_RECORD_SIZE, FL_RECORD_VERSION, FL_FLOW_VALUE_SIZE]);
+    expect(() => decodeRecords(Buffer.alloc(FL_RECORD_SIZE + 1))).toThrow(/not a multiple of the 152-byte record size/);
+    expect(() => decodeRecords(Buffer.alloc(FL_RECORD_SIZE))).toThrow(/unknown kind 0/);
+  });
+
+  test("close() detaches every program from the cgroup and frees every link", async () => {
+    const capture = KernelCapture.open({ cgroupRoot: pods.cgroupRoot });
+    const progIds = capture.programStats().map((p) => p.id);
+    try {
+      expect(bpftoolJson(["cgroup", "show", pods.cgroupRoot]).length).toBe(2);
+      expect(linksOfPrograms(progIds).length).toBe(5);
+    } finally {
+      capture.close();
+    }
+    expect(bpftoolJson(["cgroup", "show", pods.cgroupRoot])).toEqual([]);
+    expect(linksOfPrograms(progIds)).toEqual([]);
+  });
+
+  test("a killed process leaves nothing attached", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", OPEN_CAPTURE, pods.cgroupRoot], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.includes("\n")) resolve(out.trim());
+        });
+        child.on("exit", (code) => reject(new Error(`capture process exited with ${code}: ${out}`)));
+      });
+      expect(line).toMatch(/^attached /);
+      expect(bpftoolJson(["cgroup", "show", pods.cgroupRoot]).length).toBe(2);
+      const progIds = line.slice("attached ".length).split(",").map(Number);
+      const exited = new Promise((r) => child.on("exit", r));
+      child.kill("SIGKILL");
+      await exited;
+      // Links are released with the last fd; give the kernel's deferred release a moment.
+      for (let i = 0; i < 50 && bpftoolJson(["cgroup", "show", pods.cgroupRoot]).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(bpftoolJson(["cgroup", "show", pods.cgroupRoot])).toEqual([]);
+      expect(linksOfPrograms(progIds)).toEqual([]);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
+  test("loading without capabilities fails with an error naming the missing ones", () => {
+    const r = spawnSync(
+      "setpriv",
+      ["--inh-caps=-all", "--bounding-set=-all", "--", process.execPath, "--import", "tsx", OPEN_CAPTURE, pods.cgroupRoot],
+      { encoding: "utf8", timeout: 30000 },
+    );
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/loading BPF object .*flowlens\.bpf\.o failed: the process lacks CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN/);
+    expect(r.stdout).toMatch(/run the agent as root or grant it/);
+  });
+
+  test("a tiny ring buffer overflows and the losses are counted", async () => {
+    const capture = KernelCapture.open({ cgroupRoot: pods.cgroupRoot, ringBufferBytes: 4096, flushIntervalMs: 60_000 });
+    try {
+      const log = new RecordLog(capture);
+      // 400 new UDP flows while this event loop is blocked: the 4 KiB ring holds about 25 records.
+      pods.traffic("a", ["udp-send", pods.pod("b").ip, 6000, 10, 400, 400]);
+      capture.flush();
+      const stats = capture.lossStats();
+      const starts = log.records.filter((r) => r.kind !== "flush");
+      expect(stats.ringbufLost).toBeGreaterThan(100);
+      expect(starts.length).toBe(stats.events);
+      expect(stats.events + stats.ringbufLost).toBeGreaterThanOrEqual(400);
+    } finally {
+      capture.close();
+    }
+  });
+
+  test("TC programs on an interface observe the pod's packets and leave with close()", async () => {
+    const a = pods.pod("a");
+    const b = pods.pod("b");
+    const capture = KernelCapture.open({ cgroupRoot: pods.cgroupRoot, tcInterfaces: [a.hostIf], flushIntervalMs: 60_000 });
+    const progIds = capture.programStats().map((p) => p.id);
+    try {
+      const log = new RecordLog(capture);
+      pods.traffic("a", ["udp-send", b.ip, 7000, 500, 2]);
+      const flows = await log.waitFor("tc flush", (r) => r.kind === "flush" && r.hook === "tc" && r.dstPort === 7000);
+      expect(flows[flows.length - 1]).toMatchObject({ srcAddr: a.ip, dstAddr: b.ip, packets: 2, bytes: 2 * 528, direction: "ingress" });
+      // 2 cgroup + 3 tracing + 2 tcx links.
+      expect(linksOfPrograms(progIds).length).toBe(7);
+    } finally {
+      capture.close();
+    }
+    expect(linksOfPrograms(progIds)).toEqual([]);
+  });
+
+  test("bad options are rejected with what to fix", () => {
+    expect(() => KernelCapture.open({ cgroupRoot: "/nonexistent/fl" })).toThrow(/cgroupRoot \/nonexistent\/fl does not exist/);
+    expect(() => KernelCapture.open({ cgroupRoot: "/tmp" })).toThrow(/is not a cgroup v2 directory/);
+    expect(() => KernelCapture.open({ cgroupRoot: pods.cgroupRoot, ringBufferBytes: 5000 })).toThrow(/power of two/);
+    expect(() => KernelCapture.open({ cgroupRoot: pods.cgroupRoot, tcInterfaces: ["flnope0"] })).toThrow(/no network interface named flnope0/);
+    expect(() => KernelCapture.open({ cgroupRoot: pods.cgroupRoot, objectPath: "/nonexistent.o" })).toThrow(/make bpf/);
+  });
+});
