@@ -109,7 +109,7 @@ export async function up(options: LabOptions, progress: Progress): Promise<Runni
   try {
     createInfrastructure(plan, state, progress);
     await startReplica(plan, state, { rate: options.loadRate }, progress);
-    await startControlPlane(lab, progress);
+    if (!options.replicaOnly) await startControlPlane(lab, progress);
   } catch (err) {
     progress("start failed; removing what was created");
     await down(options.name, () => undefined);

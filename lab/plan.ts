@@ -29,6 +29,8 @@ export interface LabOptions {
   /** Steady request rate of the load generator (requests/s). @default 5 */
   loadRate: number;
   sidecars: boolean;
+  /** Start only the network and the replica, no agents, relay or UI. @default false */
+  replicaOnly: boolean;
   /** CIDRs reached without SNAT, from the environment template (plus the lab's peered range). */
   noSnatCidrs: string[];
 }
@@ -41,6 +43,7 @@ export const DEFAULT_OPTIONS: LabOptions = {
   uiAddress: "127.0.0.1:12000",
   loadRate: 5,
   sidecars: false,
+  replicaOnly: false,
   noSnatCidrs: [],
 };
 

@@ -17,6 +17,7 @@ const FLAGS = {
   nodes: { type: "string" },
   environment: { type: "string" },
   sidecars: { type: "boolean" },
+  "replica-only": { type: "boolean" },
   "load-rate": { type: "string" },
   "relay-address": { type: "string" },
   "ui-address": { type: "string" },
@@ -38,6 +39,7 @@ status  lists the lab's components, endpoints and pods
   --environment FILE      environment template whose platform.egressNat.destinations
                           are reached without SNAT
   --sidecars              give every pod an HAProxy sidecar (Istio-style redirection)
+  --replica-only          start no agents, relay or UI (network and replica only)
   --load-rate N           load generator requests per second (default ${DEFAULT_OPTIONS.loadRate})
   --relay-address A       relay listen address (default ${DEFAULT_OPTIONS.relayAddress})
   --ui-address A          UI listen address (default ${DEFAULT_OPTIONS.uiAddress})
@@ -80,6 +82,7 @@ function options(flags: ReturnType<typeof parseFlags>): LabOptions {
     o.agentLoopback = lo;
   }
   o.sidecars = boolFlag(flags, "sidecars");
+  o.replicaOnly = boolFlag(flags, "replica-only");
   const envFile = stringFlag(flags, "environment");
   if (envFile !== undefined) o.noSnatCidrs = egressDestinations(envFile);
   const resolved = resolveOptions(o);
@@ -106,7 +109,8 @@ function printReady(lab: RunningLab): void {
   const out = process.stdout;
   out.write(`\nlab "${plan.options.name}" is up: ${plan.nodes.length} nodes, ${plan.pods.length} pods${plan.options.sidecars ? " with sidecars" : ""}\n`);
   const missing = (["agent", "relay", "ui"] as const).filter((c) => !state.state.components.includes(c));
-  if (missing.length > 0) out.write(`not started (not in this checkout yet): ${missing.join(", ")}\n`);
+  if (plan.options.replicaOnly) out.write("replica only: no agents, relay or UI\n");
+  else if (missing.length > 0) out.write(`not started (not in this checkout yet): ${missing.join(", ")}\n`);
   if (state.state.endpoints.ui) out.write(`\n  UI:     ${state.state.endpoints.ui}\n`);
   if (state.state.endpoints.relay && lab.certs) {
     const observe = ["bin/flowlens", "observe", ...clientFlags(plan, lab.certs)];
