@@ -11,6 +11,9 @@ import type { IDeclaresPodFootprints, PodFootprint } from "./workload-footprint"
 
 export const CHART_DIR = join(__dirname, "..", "charts", "flowlens");
 
+/** Helm release name; object names in the chart derive from it. */
+export const FLOWLENS_RELEASE_NAME = "flowlens";
+
 export interface FlowlensReleaseProps {
   readonly mode: Mode;
   /** Image holding the agent, relay and UI entrypoints, without tag. */
@@ -34,7 +37,7 @@ export interface FlowlensReleaseProps {
 }
 
 /** Pods the chart schedules that ask anything of the node; relay and UI run fully restricted. */
-export function flowlensChartFootprints(mode: Mode, namespace: string, release = "flowlens"): PodFootprint[] {
+export function flowlensChartFootprints(mode: Mode, namespace: string, release = FLOWLENS_RELEASE_NAME): PodFootprint[] {
   if (mode === "autopilot") return [];
   return [
     {
@@ -82,7 +85,7 @@ export class FlowlensRelease extends Construct implements IDeclaresPodFootprints
       networkPolicy: { annotations: props.networkPolicyAnnotations ?? {} },
     };
     this.release = new Release(this, "release", {
-      name: "flowlens",
+      name: FLOWLENS_RELEASE_NAME,
       chart: props.chartPath ?? "../../../charts/flowlens",
       namespace: this.namespace,
       createNamespace: false,
@@ -96,6 +99,6 @@ export class FlowlensRelease extends Construct implements IDeclaresPodFootprints
   }
 
   podFootprints(): PodFootprint[] {
-    return flowlensChartFootprints(this.mode, this.namespace, this.release.name);
+    return flowlensChartFootprints(this.mode, this.namespace, FLOWLENS_RELEASE_NAME);
   }
 }

@@ -12,6 +12,8 @@ export const ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts
 export interface SidecarMeshProps {
   /** Istio release, e.g. 1.27.1. */
   readonly istioVersion: string;
+  /** Annotations for istio-system (deny logging delegation). @default {} */
+  readonly namespaceAnnotations?: Record<string, string>;
 }
 
 export class SidecarMesh extends Construct implements IDeclaresPodFootprints {
@@ -24,7 +26,7 @@ export class SidecarMesh extends Construct implements IDeclaresPodFootprints {
     if (!/^\d+\.\d+\.\d+$/.test(props.istioVersion)) {
       throw new Error(`SidecarMesh ${this.node.path}: istioVersion "${props.istioVersion}" is not a release like 1.27.1`);
     }
-    this.namespace = namespace(this, "namespace", "istio-system");
+    this.namespace = namespace(this, "namespace", "istio-system", { annotations: props.namespaceAnnotations });
     this.base = new Release(this, "base", {
       name: "istio-base",
       repository: ISTIO_CHARTS,

@@ -85,7 +85,10 @@ export class PlatformStack extends TerraformStack {
       });
     }
     if (p.sidecarMesh.enabled) {
-      this.sidecarMesh = new SidecarMesh(this, "sidecar-mesh", { istioVersion: p.sidecarMesh.istioVersion });
+      this.sidecarMesh = new SidecarMesh(this, "sidecar-mesh", {
+        istioVersion: p.sidecarMesh.istioVersion,
+        namespaceAnnotations,
+      });
     }
     if (p.microservicesDemo.enabled) {
       const common = {
