@@ -46,7 +46,8 @@ export function flowlensChartFootprints(mode: Mode, namespace: string, release =
       hostNetwork: false,
       hostPID: false,
       hostIPC: false,
-      writableHostPaths: ["/sys/fs/bpf"],
+      writableHostPaths: [],
+      readOnlyHostPaths: ["/sys/fs/bpf", "/sys/fs/cgroup"],
       addedCapabilities: ["BPF", "NET_ADMIN", "PERFMON"],
     },
   ];

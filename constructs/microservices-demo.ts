@@ -114,6 +114,7 @@ export class MicroservicesDemo extends Construct implements IDeclaresPodFootprin
       hostPID: false,
       hostIPC: false,
       writableHostPaths: [],
+      readOnlyHostPaths: [],
       addedCapabilities: added,
     }));
   }

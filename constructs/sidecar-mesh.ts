@@ -57,6 +57,7 @@ export class SidecarMesh extends Construct implements IDeclaresPodFootprints {
         hostPID: false,
         hostIPC: false,
         writableHostPaths: [],
+        readOnlyHostPaths: [],
         addedCapabilities: [],
       },
     ];

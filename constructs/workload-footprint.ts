@@ -10,6 +10,8 @@ export interface PodFootprint {
   readonly hostIPC: boolean;
   /** Host paths mounted without readOnly. */
   readonly writableHostPaths: string[];
+  /** Host paths mounted readOnly. */
+  readonly readOnlyHostPaths: string[];
   /** Capabilities added by any container, without the CAP_ prefix. */
   readonly addedCapabilities: string[];
 }
@@ -60,6 +62,7 @@ export function footprintOfWorkload(obj: Json): PodFootprint | undefined {
       .map((v) => [String(v.name), String(asObject(v.hostPath).path)]),
   );
   const writable = new Set<string>();
+  const readOnly = new Set<string>();
   const capabilities = new Set<string>();
   let privileged = false;
   for (const c of containers) {
@@ -70,7 +73,7 @@ export function footprintOfWorkload(obj: Json): PodFootprint | undefined {
     }
     for (const m of asArray(c.volumeMounts)) {
       const path = hostPathVolumes.get(String(m.name));
-      if (path !== undefined && m.readOnly !== true) writable.add(path);
+      if (path !== undefined) (m.readOnly === true ? readOnly : writable).add(path);
     }
   }
   return {
@@ -80,6 +83,7 @@ export function footprintOfWorkload(obj: Json): PodFootprint | undefined {
     hostPID: pod.hostPID === true,
     hostIPC: pod.hostIPC === true,
     writableHostPaths: [...writable].sort(),
+    readOnlyHostPaths: [...readOnly].filter((p) => !writable.has(p)).sort(),
     addedCapabilities: [...capabilities].sort(),
   };
 }
@@ -93,5 +97,8 @@ export function autopilotRejections(f: PodFootprint): string[] {
   if (f.hostIPC) reasons.push("uses the host IPC namespace");
   // Autopilot admits read-only hostPath mounts under /var/log only; writable ones never.
   for (const path of f.writableHostPaths) reasons.push(`mounts hostPath ${path} writable`);
+  for (const path of f.readOnlyHostPaths.filter((p) => p !== "/var/log" && !p.startsWith("/var/log/"))) {
+    reasons.push(`mounts hostPath ${path}, outside /var/log`);
+  }
   return reasons;
 }

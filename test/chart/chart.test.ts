@@ -64,7 +64,7 @@ describe("the flowlens chart", () => {
     expect(() => renderChart({ "agent.privileged": "true" })).toThrow(/additional properties 'privileged'/);
   });
 
-  test("the agent DaemonSet adds only BPF, PERFMON and NET_ADMIN and is not privileged", () => {
+  test("the agent DaemonSet adds only BPF, PERFMON and NET_ADMIN, is not privileged and mounts the host read-only", () => {
     const ds = findObject(render("standard"), "DaemonSet", "flowlens-agent");
     const pod = podSpecOf(ds)!;
     const agent = (pod.containers as Json[])[0];
@@ -77,6 +77,7 @@ describe("the flowlens chart", () => {
     expect(volumes.bpffs.hostPath.path).toBe("/sys/fs/bpf");
     expect(volumes["cgroup-root"].hostPath.path).toBe("/sys/fs/cgroup");
     expect(mounts["cgroup-root"].readOnly).toBe(true);
+    expect(mounts.bpffs.readOnly).toBe(true);
     expect(containerArgs(ds, "agent")).toContain(`--cgroup-root=${mounts["cgroup-root"].mountPath}`);
     expect(pod.tolerations).toEqual([{ operator: "Exists" }]);
     expect(agent.resources.requests).toBeDefined();
@@ -87,7 +88,10 @@ describe("the flowlens chart", () => {
     for (const profile of ["standard", "autopilot"] as const) {
       const actual = render(profile).flatMap((o) => footprintOfWorkload(o) ?? []);
       const askingForHost = actual.filter(
-        (f) => f.privileged || f.hostNetwork || f.writableHostPaths.length > 0 || f.addedCapabilities.length > 0,
+        (f) =>
+          f.privileged ||
+          f.hostNetwork ||
+          f.writableHostPaths.length + f.readOnlyHostPaths.length + f.addedCapabilities.length > 0,
       );
       expect(askingForHost).toEqual(flowlensChartFootprints(profile, "flowlens"));
     }

@@ -74,11 +74,11 @@ describe("the Autopilot workload policy", () => {
     expect(() => app.synth()).not.toThrow();
   });
 
-  test("the Flowlens chart with the Standard profile is refused on Autopilot because of its writable bpffs mount", () => {
+  test("the Flowlens chart with the Standard profile is refused on Autopilot because of its host mounts", () => {
     const app = appIn();
     const stack = new PlatformStack(app, "pol-auto-platform", { environment: environment("autopilot"), cluster });
     new FlowlensRelease(stack, "wrong-profile", { mode: "standard", imageRepository: "example/flowlens", namespace: "other" });
-    expect(() => app.synth()).toThrow(/DaemonSet\/other\/flowlens-agent mounts hostPath \/sys\/fs\/bpf writable/);
+    expect(() => app.synth()).toThrow(/DaemonSet\/other\/flowlens-agent mounts hostPath \/sys\/fs\/bpf, outside \/var\/log/);
   });
 
   test("the full Autopilot platform (Flowlens, demos, Istio, benchmark) synthesizes without a violation", () => {
@@ -94,15 +94,18 @@ describe("the Autopilot workload policy", () => {
     Testing.synth(stack, true);
     const errors = bad.node.metadata.filter((m) => m.type === AnnotationMetadataEntryType.ERROR).map((m) => String(m.data));
     expect(errors).toHaveLength(3);
+    expect(errors.join("\n")).toMatch(/writable/);
   });
 
-  test("read-only hostPath mounts and plain pods are not rejections", () => {
+  test("read-only hostPath mounts under /var/log and plain pods are not rejections, read-only ones elsewhere are", () => {
     const readOnly = structuredClone(hostAgent);
     const pod = readOnly.spec.template.spec as Record<string, unknown>;
     pod.hostNetwork = false;
     (pod.containers as any)[0].securityContext = {};
     (pod.containers as any)[0].volumeMounts = [{ name: "logs", mountPath: "/var/log", readOnly: true }];
     expect(autopilotRejections(footprintOfWorkload(readOnly)!)).toEqual([]);
+    (pod.containers as any)[0].volumeMounts = [{ name: "root", mountPath: "/host", readOnly: true }];
+    expect(autopilotRejections(footprintOfWorkload(readOnly)!)).toEqual(["mounts hostPath /, outside /var/log"]);
     expect(footprintOfWorkload({ kind: "ConfigMap", metadata: { name: "x" } })).toBeUndefined();
   });
 });
