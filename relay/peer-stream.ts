@@ -109,11 +109,22 @@ export class PeerStream {
       this.stream = undefined;
       this.failed(err.details || err.message);
     });
-    stream.on("end", () => {
-      if (this.stream !== stream) return;
+    // grpc-js ends the stream on failures too: completion is an OK status plus the end of the data.
+    let ended = false;
+    let ok = false;
+    const completed = () => {
+      if (this.stream !== stream || !ended || !ok) return;
       this.stream = undefined;
       if (this.opts.follow) this.failed("the peer ended the stream");
       else this.finish();
+    };
+    stream.on("status", (st: grpc.StatusObject) => {
+      ok = st.code === grpc.status.OK;
+      completed();
+    });
+    stream.on("end", () => {
+      ended = true;
+      completed();
     });
   }
 

@@ -7,7 +7,7 @@ import { reportError, UsageError } from "../lib/errors";
 import { boolFlag, parseFlags, stringFlag } from "../lib/flags";
 import { buildFilters, FILTER_FLAGS } from "../lib/flow-filters";
 import { FlowPrinter, OUTPUT_FORMATS, type OutputFormat } from "../lib/flow-format";
-import { connectObserver, describeRpcError } from "../lib/observer-client";
+import { connectObserver, explainRpcError } from "../lib/observer-client";
 import { SERVER_FLAGS, SERVER_FLAGS_HELP, serverAndTls } from "../lib/server-flags";
 import { parseTimeFlag } from "../lib/time";
 
@@ -102,8 +102,18 @@ async function observe(argv: string[]): Promise<number> {
   try {
     await new Promise<void>((resolve, reject) => {
       stream.on("data", (res: GetFlowsResponse) => printer.print(res));
-      stream.on("error", (err: grpc.ServiceError) => (interrupted && err.code === grpc.status.CANCELLED ? resolve() : reject(describeRpcError(err, server, tls))));
-      stream.on("end", () => resolve());
+      stream.on("error", (err: grpc.ServiceError) => (interrupted && err.code === grpc.status.CANCELLED ? resolve() : void explainRpcError(err, server, tls).then(reject)));
+      // grpc-js ends the stream on failures too: success is an OK status after the last message.
+      let ended = false;
+      let ok = false;
+      stream.on("status", (st: grpc.StatusObject) => {
+        ok = st.code === grpc.status.OK;
+        if (ok && ended) resolve();
+      });
+      stream.on("end", () => {
+        ended = true;
+        if (ok) resolve();
+      });
     });
   } finally {
     process.off("SIGINT", onSignal);

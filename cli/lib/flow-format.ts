@@ -154,9 +154,11 @@ export class FlowPrinter {
     if (!res.flow) return;
     const row = flowRow(res.flow, res.node_name);
     if (this.format === "compact") {
-      const arrow = res.flow.is_reply?.value ? "<-" : "->";
+      // As `hubble observe` does, a reply is printed from the initiator's side with the arrow reversed.
+      const reply = res.flow.is_reply?.value === true;
+      const pair = reply ? `${row.destination} <- ${row.source}` : `${row.source} -> ${row.destination}`;
       const flags = row.flags ? ` ${row.flags}` : "";
-      this.write(`${row.time} [${row.node}] ${row.source} ${arrow} ${row.destination} ${row.direction} ${row.protocol}${flags} ${row.verdict} bytes=${row.bytes} rtt=${row.rtt}`);
+      this.write(`${row.time} [${row.node}] ${pair} ${row.direction} ${row.protocol}${flags} ${row.verdict} bytes=${row.bytes} rtt=${row.rtt}`);
       return;
     }
     this.printTableRow(row);

@@ -1,5 +1,6 @@
 // A typed Observer client for the CLI, and the translation of gRPC failures
 // into one-line messages that say the cause and what to do.
+import * as net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { observerClientConstructor } from "../../proto/load";
 import type { GetFlowsRequest, GetFlowsResponse, GetNodesResponse, ServerStatusResponse } from "../../proto/types";
@@ -23,7 +24,7 @@ export function connectObserver(address: string, tls: ClientTlsFiles): ObserverC
   const unary = <T>(method: string, deadlineMs: number) =>
     new Promise<T>((resolve, reject) => {
       client[method]({}, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: T) =>
-        err ? reject(describeRpcError(err, address, tls)) : resolve(res),
+        err ? explainRpcError(err, address, tls).then(reject) : resolve(res),
       );
     });
   return {
@@ -35,10 +36,35 @@ export function connectObserver(address: string, tls: ClientTlsFiles): ObserverC
   };
 }
 
+/** Whether a plain TCP connection to host:port succeeds within `timeoutMs`. */
+export function tcpReachable(address: string, timeoutMs = 1500): Promise<boolean> {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
+  if (!m) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: m[1], port: Number(m[2]), timeout: timeoutMs });
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.once("connect", () => done(true));
+    sock.once("error", () => done(false));
+    sock.once("timeout", () => done(false));
+  });
+}
+
+/**
+ * describeRpcError, after checking whether the server's port answers at all:
+ * gRPC reports "unreachable" and "speaks another protocol (TLS vs plaintext)" alike.
+ */
+export async function explainRpcError(err: grpc.ServiceError, address: string, tls: ClientTlsFiles): Promise<CommandError> {
+  if (err.code !== grpc.status.UNAVAILABLE || TLS_HINTS.test(err.details ?? "")) return describeRpcError(err, address, tls);
+  return describeRpcError(err, address, tls, await tcpReachable(address));
+}
+
 const TLS_HINTS = /certificate|self[- ]signed|SSL|TLS|handshake|wrong version number|unable to verify|alert|ERR_SSL|Hostname\/IP does not match/i;
 
 /** Turns a gRPC error into a CommandError whose message names the cause and the fix. */
-export function describeRpcError(err: grpc.ServiceError | Error, address: string, tls: ClientTlsFiles): CommandError {
+export function describeRpcError(err: grpc.ServiceError | Error, address: string, tls: ClientTlsFiles, reachable?: boolean): CommandError {
   const e = err as grpc.ServiceError;
   const details = e.details ?? e.message ?? String(err);
   if (e.code === grpc.status.INVALID_ARGUMENT) {
@@ -51,11 +77,11 @@ export function describeRpcError(err: grpc.ServiceError | Error, address: string
         : "the server may require TLS: pass --tls-ca (and --tls-cert/--tls-key for mTLS)";
       return new CommandError(`TLS handshake with ${address} failed (${details}); ${fix}`);
     }
-    if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|No connection established|Name resolution failed|DNS resolution failed/i.test(details)) {
+    if (reachable === false || /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|Name resolution failed|DNS resolution failed/i.test(details)) {
       return new CommandError(`cannot reach ${address} (${details}); start \`flowlens relay\` there, or point --server at a running relay or agent (host:port)`);
     }
     if (!tls.ca) {
-      return new CommandError(`connection to ${address} failed (${details}); if the server uses TLS pass --tls-ca (and --tls-cert/--tls-key for mTLS), otherwise check --server`);
+      return new CommandError(`${address} accepts connections but the gRPC handshake failed (${details}); the server probably requires TLS: pass --tls-ca (and --tls-cert/--tls-key for mTLS)`);
     }
     return new CommandError(`connection to ${address} failed (${details}); check --server and the TLS flags`);
   }

@@ -27,6 +27,24 @@ export function readPem(file: string, flag: string): Buffer {
   }
 }
 
+/**
+ * grpc-js passes the dialled host as TLS server name even when it is an IP
+ * address, which makes Node print DEP0123 on every IP dial; certificates with IP
+ * SANs are still verified, so only that warning is dropped from the CLI's stderr.
+ */
+function silenceIpServerNameWarning(): void {
+  if (process.listeners("warning").some((l) => (l as { ipServerNameFilter?: boolean }).ipServerNameFilter)) return;
+  const defaults = process.listeners("warning");
+  process.removeAllListeners("warning");
+  const filter = Object.assign(
+    (w: Error & { code?: string }) => {
+      if (w.code !== "DEP0123") for (const l of defaults) l(w);
+    },
+    { ipServerNameFilter: true },
+  );
+  process.on("warning", filter);
+}
+
 /** Insecure when no CA is given, TLS (and mTLS with cert+key) otherwise. */
 export function clientConnection(tls: ClientTlsFiles, flagPrefix = "--tls"): ClientConnection {
   if ((tls.cert && !tls.key) || (!tls.cert && tls.key)) {
@@ -36,6 +54,7 @@ export function clientConnection(tls: ClientTlsFiles, flagPrefix = "--tls"): Cli
     if (tls.cert) throw new UsageError(`${flagPrefix}-cert needs ${flagPrefix}-ca (the CA that signed the server certificate)`);
     return { credentials: grpc.credentials.createInsecure(), options: {} };
   }
+  silenceIpServerNameWarning();
   const ca = readPem(tls.ca, `${flagPrefix}-ca`);
   const cert = tls.cert ? readPem(tls.cert, `${flagPrefix}-cert`) : null;
   const key = tls.key ? readPem(tls.key, `${flagPrefix}-key`) : null;
