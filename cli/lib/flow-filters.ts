@@ -85,7 +85,7 @@ export function buildFilters(flags: ParsedFlags): BuiltFilters {
   try {
     compileFlowFilters(built.whitelist, built.blacklist);
   } catch (err) {
-    if (err instanceof FlowFilterError) throw new UsageError(`bad filter: ${err.reason} (${JSON.stringify(err.value)})`);
+    if (err instanceof FlowFilterError) throw new UsageError(`bad filter ${flagForField(err.field)} ${JSON.stringify(err.value)}: ${err.reason}`);
     throw err;
   }
   return built;
@@ -175,4 +175,13 @@ function isIpOrCidr(value: string): boolean {
   if (bits === undefined) return true;
   const n = Number(bits);
   return /^\d+$/.test(bits) && n >= 0 && n <= (family === 4 ? 32 : 128);
+}
+
+/** "whitelist[0].source_label[1]" -> "--from-label/--label", the flags that fill that field. */
+function flagForField(field: string): string {
+  const name = /\.([a-z_]+)/.exec(field)?.[1] ?? field;
+  const sided = /^(source|destination)_(.+)$/.exec(name);
+  if (!sided) return `--${name.replace(/_/g, "-")}`;
+  const kind = sided[2];
+  return `--${sided[1] === "source" ? "from" : "to"}-${kind}/--${kind}`;
 }
