@@ -106,9 +106,22 @@ static __always_inline struct fl_record *reserve_record(__u8 kind, __u8 hook)
 	return r;
 }
 
+/*
+ * Waking the reader costs more than the rest of a record, so wake it at most once per interval;
+ * the reader drains again FL_WAKEUP_INTERVAL_NS after each wakeup for what arrived in between.
+ */
+#define FL_WAKEUP_INTERVAL_NS 1000000ULL
+__u64 fl_last_wakeup_ns = 0;
+
 static __always_inline void submit_record(struct fl_record *r)
 {
-	bpf_ringbuf_submit(r, 0);
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (r->ts_ns - fl_last_wakeup_ns >= FL_WAKEUP_INTERVAL_NS) {
+		fl_last_wakeup_ns = r->ts_ns;
+		flags = BPF_RB_FORCE_WAKEUP;
+	}
+	bpf_ringbuf_submit(r, flags);
 	count_stat(FL_STAT_EVENTS);
 }
 

@@ -40,7 +40,8 @@ export interface NativeBpfObject {
   mapDeleteBatch(map: string, keys: Buffer): number;
   /** Streams fixed-size records: each call of onBatch gets every record drained at once, back to back. */
   startRingBuffer(map: string, recordSize: number, onBatch: (records: Buffer) => void): void;
-  drainRingBuffer(): void;
+  /** Delivers up to one batch of pending records now; returns how many. */
+  drainRingBuffer(): number;
   programStats(): NativeProgramStats[];
   close(): void;
 }

@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -100,6 +101,8 @@ BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObjec
   }
   int err = bpf_object__load(obj_);
   std::string log = EndLibbpfCapture();
+  // CO-RE relocation parsed the kernel's whole BTF; hand that memory back to the system.
+  malloc_trim(0);
   if (err) {
     Release();
     std::string reason = err == -EPERM || err == -EACCES ? "the kernel refused it (" + Errno(err) + ")"
@@ -336,8 +339,7 @@ Napi::Value BpfObject::StartRingBuffer(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value BpfObject::DrainRingBuffer(const Napi::CallbackInfo& info) {
-  if (ring_) ring_->Drain();
-  return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), ring_ ? ring_->Drain() : 0);
 }
 
 // programStats(): run_cnt / run_time_ns per program (non-zero only with kernel.bpf_stats_enabled=1).

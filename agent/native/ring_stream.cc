@@ -7,6 +7,22 @@
 #include <string>
 
 namespace flowlens {
+namespace {
+
+// Bounds one callback's Buffer (and the JavaScript objects decoded from it) so memory stays flat
+// and timers run between batches when the kernel produces faster than JavaScript consumes.
+constexpr size_t kMaxBatchRecords = 4096;
+constexpr int kBatchFull = -ENOSPC;
+// Longer than the kernel side's minimum gap between wakeups (1 ms).
+constexpr uint64_t kFollowUpMs = 2;
+
+template <typename Handle>
+void CloseHandle(Handle* h) {
+  h->data = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<Handle*>(x); });
+}
+
+}  // namespace
 
 RingStream::RingStream(Napi::Env env, int map_fd, size_t record_size, Napi::Function on_batch)
     : env_(env), record_size_(record_size) {
@@ -19,24 +35,36 @@ RingStream::RingStream(Napi::Env env, int map_fd, size_t record_size, Napi::Func
   poll_ = new uv_poll_t;
   poll_->data = this;
   int err = uv_poll_init(loop, poll_, ring_buffer__epoll_fd(ring_));
-  if (err == 0) err = uv_poll_start(poll_, UV_READABLE, OnReadable);
   if (err != 0) {
     delete poll_;
     poll_ = nullptr;
     ring_buffer__free(ring_);
     throw Napi::Error::New(env, std::string("polling the ring buffer failed: ") + uv_strerror(err));
   }
+  timer_ = new uv_timer_t;
+  uv_timer_init(loop, timer_);
+  timer_->data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(timer_));
+  err = uv_poll_start(poll_, UV_READABLE, OnReadable);
+  if (err != 0) {
+    CloseHandle(poll_);
+    CloseHandle(timer_);
+    ring_buffer__free(ring_);
+    throw Napi::Error::New(env, std::string("polling the ring buffer failed: ") + uv_strerror(err));
+  }
   on_batch_ = Napi::Persistent(on_batch);
   async_context_ = std::make_unique<Napi::AsyncContext>(env, "flowlens:ringbuf");
-  batch_.reserve(1 << 20);
+  batch_.reserve(kMaxBatchRecords * record_size_);
 }
 
 RingStream::~RingStream() {
   if (poll_) {
-    poll_->data = nullptr;
     uv_poll_stop(poll_);
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    CloseHandle(poll_);
+  }
+  if (timer_) {
+    uv_timer_stop(timer_);
+    CloseHandle(timer_);
   }
   if (ring_) ring_buffer__free(ring_);
 }
@@ -49,17 +77,30 @@ int RingStream::OnSample(void* ctx, void* data, size_t size) {
   }
   const auto* bytes = static_cast<const uint8_t*>(data);
   self->batch_.insert(self->batch_.end(), bytes, bytes + size);
-  return 0;
+  // A full batch stops this drain (the record is already consumed); the poll fires again for the rest.
+  return self->batch_.size() >= kMaxBatchRecords * self->record_size_ ? kBatchFull : 0;
 }
 
 void RingStream::OnReadable(uv_poll_t* handle, int status, int events) {
   auto* self = static_cast<RingStream*>(handle->data);
-  if (self && status == 0) self->Drain();
+  if (!self || status != 0) return;
+  self->ArmFollowUp();  // first: the listener may close the stream
+  self->Drain();
 }
 
-void RingStream::Drain() {
+void RingStream::OnFollowUp(uv_timer_t* handle) {
+  auto* self = static_cast<RingStream*>(handle->data);
+  if (!self) return;
+  self->ArmFollowUp();
+  if (self->Drain() == 0 && handle->data) uv_timer_stop(handle);
+}
+
+void RingStream::ArmFollowUp() { uv_timer_start(timer_, OnFollowUp, kFollowUpMs, 0); }
+
+size_t RingStream::Drain() {
   ring_buffer__consume(ring_);
-  if (batch_.empty()) return;
+  if (batch_.empty()) return 0;
+  size_t records = batch_.size() / record_size_;
   Napi::HandleScope scope(env_);
   Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::Copy(env_, batch_.data(), batch_.size());
   batch_.clear();
@@ -69,6 +110,7 @@ void RingStream::Drain() {
     // An exception in the listener becomes the process's uncaught exception, as for any event callback.
     napi_fatal_exception(env_, e.Value());
   }
+  return records;
 }
 
 }  // namespace flowlens

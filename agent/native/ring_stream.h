@@ -1,6 +1,9 @@
 // Streams a BPF ring buffer to JavaScript: the event loop polls the ring's
-// epoll fd (no busy polling), drains every ready record in C and hands the
+// epoll fd (no busy polling), drains the ready records in C and hands the
 // callback one Buffer holding them back to back (no callback per record).
+// The kernel side wakes the reader at most once per millisecond, so each
+// wakeup is followed by one more drain a little later (kFollowUpMs) that
+// picks up records submitted without a wakeup.
 #pragma once
 #include <napi.h>
 #include <uv.h>
@@ -21,17 +24,20 @@ class RingStream {
   RingStream(const RingStream&) = delete;
   RingStream& operator=(const RingStream&) = delete;
 
-  // Drains the ring now (records already submitted reach the callback).
-  void Drain();
+  // Delivers up to one batch of the records already in the ring; returns how many records.
+  size_t Drain();
   uint64_t malformed() const { return malformed_; }
 
  private:
   static int OnSample(void* ctx, void* data, size_t size);
   static void OnReadable(uv_poll_t* handle, int status, int events);
+  static void OnFollowUp(uv_timer_t* handle);
+  void ArmFollowUp();
 
   Napi::Env env_;
   ring_buffer* ring_ = nullptr;
-  uv_poll_t* poll_ = nullptr;  // freed by uv_close's callback
+  uv_poll_t* poll_ = nullptr;    // freed by uv_close's callback
+  uv_timer_t* timer_ = nullptr;  // likewise
   Napi::FunctionReference on_batch_;
   std::unique_ptr<Napi::AsyncContext> async_context_;
   std::vector<uint8_t> batch_;

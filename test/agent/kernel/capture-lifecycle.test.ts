@@ -24,7 +24,7 @@ describe("KernelCapture lifecycle", () => {
   let pods: TestPods;
 
   beforeAll(() => {
-    pods = new TestPods(["a", "b"], 20);
+    pods = new TestPods(["a", "b"], { firstHost: 20 });
   });
   afterAll(async () => {
     await pods?.destroy();

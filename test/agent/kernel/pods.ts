@@ -1,6 +1,7 @@
 /**
  * Test pods for the kernel capture tests: one network namespace and one cgroup v2 directory per pod, veths
- * on a bridge with no uplink and no address, addresses from the agent tests' range 198.18.1.0/24, and a
+ * on a bridge with no uplink and no address, addresses from the agent tests' range 198.18.1.0/24 (the agent
+ * benchmarks pass their own, 198.18.2), and a
  * long-lived "pause" process per pod so the pod's netns belongs to its cgroup. destroy() removes all of it.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -36,13 +37,13 @@ export class TestPods {
   readonly pods = new Map<string, Pod>();
   private readonly processes: ChildProcess[] = [];
 
-  /** Pods named `names` get 198.18.1.<firstHost + i>. */
-  constructor(names: string[], firstHost = 10) {
+  /** Pods named `names` get <subnet>.<firstHost + i>. */
+  constructor(names: string[], { subnet = "198.18.1", firstHost = 10 }: { subnet?: string; firstHost?: number } = {}) {
     try {
       fs.mkdirSync(this.cgroupRoot);
       sh(["ip", "link", "add", this.bridge, "type", "bridge"]);
       sh(["ip", "link", "set", this.bridge, "up"]);
-      names.forEach((name, i) => this.addPod(name, `198.18.1.${firstHost + i}`, i));
+      names.forEach((name, i) => this.addPod(name, `${subnet}.${firstHost + i}`, i));
     } catch (err) {
       void this.destroy();
       throw err;

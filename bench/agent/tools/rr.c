@@ -1,0 +1,147 @@
+/*
+ * Request/response and bulk TCP load for the datapath overhead benchmark.
+ *   rr server <ip> <port>                          echo each request back; or sink a stream
+ *   rr latency <ip> <port> <bytes> <seconds>      one connection, closed loop; prints p50 p90 p99 count (us)
+ *   rr stream <ip> <port> <seconds>               one connection, 64 KiB writes; prints bits/s
+ * The first byte a client sends selects the server's mode ('L' echo, 'S' sink).
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int full_io(int fd, char *buf, size_t n, int do_write)
+{
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = do_write ? write(fd, buf + done, n - done) : read(fd, buf + done, n - done);
+		if (r <= 0)
+			return -1;
+		done += r;
+	}
+	return 0;
+}
+
+static struct sockaddr_in addr_of(const char *ip, int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	if (inet_pton(AF_INET, ip, &a.sin_addr) != 1) {
+		fprintf(stderr, "bad address %s\n", ip);
+		exit(1);
+	}
+	return a;
+}
+
+static void serve(int c)
+{
+	static char buf[1 << 16];
+	char mode;
+	int one = 1;
+	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (read(c, &mode, 1) != 1)
+		return;
+	if (mode == 'S') {
+		while (read(c, buf, sizeof(buf)) > 0)
+			;
+		return;
+	}
+	unsigned int size;
+	if (full_io(c, (char *)&size, 4, 0) || size > sizeof(buf))
+		return;
+	while (full_io(c, buf, size, 0) == 0 && full_io(c, buf, size, 1) == 0)
+		;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr, "usage: rr server|latency|stream <ip> <port> ...\n");
+		return 1;
+	}
+	struct sockaddr_in a = addr_of(argv[2], atoi(argv[3]));
+	int one = 1;
+	signal(SIGCHLD, SIG_IGN);
+	if (!strcmp(argv[1], "server")) {
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(s, (struct sockaddr *)&a, sizeof(a)) || listen(s, 64)) {
+			perror("bind/listen");
+			return 1;
+		}
+		printf("ready\n");
+		fflush(stdout);
+		for (;;) {
+			int c = accept(s, NULL, NULL);
+			if (c < 0)
+				continue;
+			if (fork() == 0) {
+				serve(c);
+				_exit(0);
+			}
+			close(c);
+		}
+	}
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(s, (struct sockaddr *)&a, sizeof(a))) {
+		perror("connect");
+		return 1;
+	}
+	static char buf[1 << 16];
+	if (!strcmp(argv[1], "latency") && argc == 6) {
+		unsigned int size = atoi(argv[4]);
+		double secs = atof(argv[5]);
+		size_t cap = 4000000, n = 0;
+		double *lat = malloc(cap * sizeof(double));
+		char m = 'L';
+		if (size > sizeof(buf) || write(s, &m, 1) != 1 || full_io(s, (char *)&size, 4, 1))
+			return 1;
+		double end = now_s() + secs;
+		for (double t0 = now_s(); t0 < end && n < cap; t0 = now_s()) {
+			if (full_io(s, buf, size, 1) || full_io(s, buf, size, 0))
+				return 1;
+			lat[n++] = (now_s() - t0) * 1e6;
+		}
+		qsort(lat, n, sizeof(double), cmp_double);
+		printf("%.2f %.2f %.2f %zu\n", lat[n / 2], lat[n * 9 / 10], lat[n * 99 / 100], n);
+		return 0;
+	}
+	if (!strcmp(argv[1], "stream") && argc == 5) {
+		double secs = atof(argv[4]);
+		char m = 'S';
+		size_t total = 0;
+		if (write(s, &m, 1) != 1)
+			return 1;
+		double start = now_s(), end = start + secs;
+		while (now_s() < end) {
+			ssize_t w = write(s, buf, sizeof(buf));
+			if (w <= 0)
+				return 1;
+			total += w;
+		}
+		printf("%.0f\n", total * 8 / (now_s() - start));
+		return 0;
+	}
+	fprintf(stderr, "bad arguments\n");
+	return 1;
+}
