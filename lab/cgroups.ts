@@ -9,17 +9,44 @@ export function makeCgroup(state: StateFile, dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
 }
 
-/** Kills every process under `root` and waits (bounded) until the group is empty. */
-export async function killCgroupTree(root: string): Promise<void> {
-  if (!fs.existsSync(root)) return;
-  fs.writeFileSync(path.join(root, "cgroup.kill"), "1");
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const events = fs.readFileSync(path.join(root, "cgroup.events"), "utf8");
-    if (/^populated 0$/m.test(events)) return;
+function populated(root: string): boolean {
+  return !/^populated 0$/m.test(fs.readFileSync(path.join(root, "cgroup.events"), "utf8"));
+}
+
+async function waitEmpty(root: string, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (populated(root)) {
+    if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`lab: processes under ${root} did not exit within 10 s; see ${path.join(root, "cgroup.procs")}`);
+  return true;
+}
+
+/** Every process in `root` and below. */
+export function treePids(root: string): number[] {
+  const pids = cgroupPids(root);
+  for (const e of fs.readdirSync(root, { withFileTypes: true })) if (e.isDirectory()) pids.push(...treePids(path.join(root, e.name)));
+  return pids;
+}
+
+/**
+ * Stops every process under `root`: SIGTERM first so the agents detach their
+ * BPF programs and the sidecars close cleanly, then cgroup.kill for the rest.
+ */
+export async function killCgroupTree(root: string): Promise<void> {
+  if (!fs.existsSync(root)) return;
+  for (const pid of treePids(root)) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+  }
+  if (await waitEmpty(root, 3000)) return;
+  fs.writeFileSync(path.join(root, "cgroup.kill"), "1");
+  if (!(await waitEmpty(root, 10_000))) {
+    throw new Error(`lab: processes under ${root} did not exit within 10 s; see ${path.join(root, "cgroup.procs")}`);
+  }
 }
 
 /** Removes `root` and every group below it, deepest first. */

@@ -7,7 +7,7 @@ import * as control from "./control-plane";
 import { writeMetadata } from "./metadata";
 import { createFabric, createNode, createPod, deleteNetns, existingNetns } from "./network";
 import { loadTable, nodeRuleset, podRuleset } from "./nftables";
-import { DEFAULT_OPTIONS, makePlan, PEERED_CIDR, RUN_DIR, type LabOptions, type LabPlan } from "./plan";
+import { DEFAULT_OPTIONS, makePlan, PEERED_CIDR, podByApp, RUN_DIR, type LabOptions, type LabPlan } from "./plan";
 import { isAlive, waitFor } from "./processes";
 import { StateFile } from "./state";
 import { tryRun } from "./system";
@@ -48,7 +48,7 @@ export function createInfrastructure(plan: LabPlan, state: StateFile, progress: 
 }
 
 /** Starts every pod's process (and sidecar), the external host, and waits until all listen. */
-export async function startReplica(plan: LabPlan, state: StateFile, load: LoadSettings, progress: Progress): Promise<void> {
+export async function startReplica(plan: LabPlan, state: StateFile, load: LoadSettings, progress: Progress, startLoad = true): Promise<void> {
   progress("bundling the replica services");
   const replica = bundleReplica(plan);
   progress(`starting ${plan.pods.length} pods${plan.options.sidecars ? " with HAProxy sidecars" : ""} and the external host`);
@@ -58,7 +58,12 @@ export async function startReplica(plan: LabPlan, state: StateFile, load: LoadSe
     if (pod.app !== "loadgenerator") startApp(plan, state, pod, replica, load);
   }
   await waitForPods(plan, plan.options.sidecars);
-  startApp(plan, state, plan.pods.find((p) => p.app === "loadgenerator")!, replica, load);
+  if (startLoad) startLoadGenerator(plan, state, load);
+}
+
+/** Starts the load generator pod's process (after the replica it drives is ready). */
+export function startLoadGenerator(plan: LabPlan, state: StateFile, load: LoadSettings): void {
+  startApp(plan, state, podByApp(plan, "loadgenerator"), path.join(plan.dir, "replica", "main.js"), load);
 }
 
 /** Starts the agents, relay and UI that exist in this checkout. */

@@ -1,0 +1,70 @@
+// `flowlens bench`: none vs eBPF agent vs sidecar on the lab replica; prints
+// the figures and writes a Markdown report with SVG plots.
+import * as path from "node:path";
+import { CONFIGS, runBench, type Config } from "../../bench/mesh/run";
+import { writeReport } from "../../bench/mesh/report";
+import { CommandError, reportError, UsageError } from "../lib/errors";
+import { boolFlag, listFlag, parseFlags, stringFlag } from "../lib/flags";
+
+const FLAGS = {
+  rates: { type: "string" },
+  rounds: { type: "string" },
+  warmup: { type: "string" },
+  measure: { type: "string" },
+  configs: { type: "string" },
+  out: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const DEFAULTS = { rates: "40,80", rounds: "2", warmup: "4", measure: "12", configs: CONFIGS.join(","), out: "bench/results" };
+
+const HELP = `usage: flowlens bench [flags]
+
+Runs the lab replica under three configurations (none, agent, sidecar) at
+fixed request rates, alternating them, and writes OUT/mesh-<time>/report.md.
+Takes about rates x rounds x 3 x (warmup + measure + ~8 s); a few minutes by default.
+
+  --rates R1,R2       frontend requests per second (default ${DEFAULTS.rates})
+  --rounds N          rounds per rate (default ${DEFAULTS.rounds})
+  --warmup S          seconds before measuring, per phase (default ${DEFAULTS.warmup})
+  --measure S         measured seconds per phase (default ${DEFAULTS.measure})
+  --configs LIST      subset of ${CONFIGS.join(",")} (default all)
+  --out DIR           report folder (default ${DEFAULTS.out})
+`;
+
+function positive(name: string, value: string, max: number): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || n <= 0 || n > max) throw new UsageError(`--${name} "${value}" must be a number above 0 and at most ${max}`);
+  return n;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  try {
+    const flags = parseFlags("bench", argv, FLAGS);
+    if (boolFlag(flags, "help")) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    if (flags.positionals.length) throw new UsageError(`unexpected argument "${flags.positionals[0]}"; see flowlens bench --help`);
+    if (process.getuid?.() !== 0) throw new CommandError("the benchmark builds the lab (namespaces, cgroups, eBPF) and must run as root");
+    const rates = (stringFlag(flags, "rates") ?? DEFAULTS.rates).split(",").map((r) => positive("rates", r.trim(), 2000));
+    const configs = listFlag(flags, "configs");
+    const chosen = (configs.length ? configs : CONFIGS) as Config[];
+    for (const c of chosen) if (!CONFIGS.includes(c)) throw new UsageError(`--configs: unknown configuration "${c}"; use ${CONFIGS.join(", ")}`);
+    const options = {
+      rates,
+      rounds: Math.floor(positive("rounds", stringFlag(flags, "rounds") ?? DEFAULTS.rounds, 20)),
+      warmupS: positive("warmup", stringFlag(flags, "warmup") ?? DEFAULTS.warmup, 300),
+      measureS: positive("measure", stringFlag(flags, "measure") ?? DEFAULTS.measure, 600),
+      configs: chosen,
+      log: (line: string) => process.stdout.write(`${line}\n`),
+    };
+    const result = await runBench(options);
+    const report = writeReport(result, path.resolve(stringFlag(flags, "out") ?? DEFAULTS.out));
+    process.stdout.write(`\n${report.summary.join("\n")}\nreport: ${report.markdown}\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof Error && /^(bench|lab): /.test(err.message)) return reportError("bench", new CommandError(err.message.replace(/^(bench|lab): /, "")));
+    return reportError("bench", err);
+  }
+}
