@@ -136,7 +136,7 @@ describe("the flowlens chart", () => {
     expect(agentRole.rules).toEqual([{ apiGroups: [""], resources: ["pods", "services"], verbs: ["get", "list", "watch"] }]);
     const relayRole = findObject(objects, "Role", "flowlens-relay");
     expect(relayRole.metadata.namespace).toBe("flowlens");
-    expect(relayRole.rules).toEqual([{ apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"] }]);
+    expect(relayRole.rules).toEqual([{ apiGroups: [""], resources: ["pods"], verbs: ["list"] }]);
     expect(objects.filter((o) => o.kind === "ClusterRole")).toHaveLength(1);
     const ui = findObject(objects, "Deployment", "flowlens-ui");
     expect(podSpecOf(ui)!.automountServiceAccountToken).toBe(false);

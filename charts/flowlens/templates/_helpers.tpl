@@ -84,3 +84,6 @@ seccompProfile:
 {{- fail "ui.auth.iapAudience is empty: ui.auth.mode=iap needs the IAP backend service audience (/projects/<number>/global/backendServices/<id>)" -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The agent's Observer port: fixed, because the relay's Kubernetes discovery dials 4244. */}}
+{{- define "flowlens.agentPort" -}}4244{{- end -}}
