@@ -91,6 +91,13 @@ describe("the image build stage, run on this host", () => {
     for (const command of ["agent", "relay", "ui"]) expect(help).toMatch(new RegExp(`^  ${command}\\s`, "m"));
   });
 
+  test("the image's non-root user is the one the chart runs the relay and UI as", () => {
+    const user = instructions.find((l) => l.startsWith("USER "))!;
+    expect(user).toBe("USER 10001:10001");
+    const helpers = readFileSync(join(REPO, "charts/flowlens/templates/_helpers.tpl"), "utf8");
+    expect(helpers).toMatch(/runAsUser: 10001\nrunAsGroup: 10001\nfsGroup: 10001/);
+  });
+
   test("install-packages.sh refuses a list without packages before touching apt", () => {
     const empty = join(out, "empty.txt");
     execFileSync("sh", ["-c", `printf '# nothing\\n\\n' > ${empty}`]);
