@@ -31,6 +31,12 @@ export interface ServiceMapOptions {
   windowSeconds?: number;
   /** Workloads and edges idle this long leave the map. @default 300000 (5 min) */
   idleMs?: number;
+  /**
+   * The window is a closed interval ending at the snapshot time (history), so
+   * every flow in it counts, even where the window starts mid-bucket.
+   * @default false - a live window, where the current bucket is still filling
+   */
+  closedWindow?: boolean;
 }
 
 // Flow records carry cumulative byte counters; the map needs increments.
@@ -46,7 +52,6 @@ export class ServiceMapAggregator {
   private readonly nodes = new Map<string, NodeState>();
   private readonly edges = new Map<string, EdgeState>();
   private readonly lastBytes = new Map<string, number>();
-  private readonly nodeDrops = new Map<string, number>();
   private totalFlows: Float64Array;
   private totalSecond: Float64Array;
 
@@ -55,7 +60,7 @@ export class ServiceMapAggregator {
     this.idleMs = options.idleMs ?? 300_000;
     // At most 60 buckets per edge, however long the window (a past day too).
     this.bucketMs = Math.ceil(this.windowSeconds / 60) * 1000;
-    this.bucketCount = Math.ceil((this.windowSeconds * 1000) / this.bucketMs);
+    this.bucketCount = Math.ceil((this.windowSeconds * 1000) / this.bucketMs) + (options.closedWindow ? 1 : 0);
     this.totalFlows = new Float64Array(this.bucketCount);
     this.totalSecond = new Float64Array(this.bucketCount).fill(-1);
   }
@@ -115,10 +120,6 @@ export class ServiceMapAggregator {
       }
       this.totalFlows[slot]++;
     }
-    if (dropped) {
-      this.nodeDrops.set(sides.source.id, (this.nodeDrops.get(sides.source.id) ?? 0) + 1);
-      this.nodeDrops.set(sides.destination.id, (this.nodeDrops.get(sides.destination.id) ?? 0) + 1);
-    }
   }
 
   /** Flows per second over the window, across all edges. */
@@ -128,15 +129,16 @@ export class ServiceMapAggregator {
 
   snapshot(nowMs: number = Date.now()): ServiceMap {
     this.expire(nowMs);
-    const nodes: MapNode[] = [];
-    for (const n of this.nodes.values()) {
-      nodes.push({ id: n.id, namespace: n.namespace, name: n.name, kind: n.kind, drops: this.nodeDrops.get(n.id) ?? 0 });
-    }
     const edges: MapEdge[] = [];
+    const nodeDrops = new Map<string, number>();
     for (const e of this.edges.values()) {
       const flows = this.sumWindow(e.flows, e.bucketSecond, nowMs);
       const bytes = this.sumWindow(e.bytes, e.bucketSecond, nowMs);
       const drops = this.sumWindow(e.drops, e.bucketSecond, nowMs);
+      if (drops > 0) {
+        nodeDrops.set(e.source, (nodeDrops.get(e.source) ?? 0) + drops);
+        nodeDrops.set(e.target, (nodeDrops.get(e.target) ?? 0) + drops);
+      }
       const ports = [...e.ports.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([p]) => p);
       edges.push({
         id: e.id,
@@ -148,6 +150,10 @@ export class ServiceMapAggregator {
         drops,
         ports,
       });
+    }
+    const nodes: MapNode[] = [];
+    for (const n of this.nodes.values()) {
+      nodes.push({ id: n.id, namespace: n.namespace, name: n.name, kind: n.kind, drops: nodeDrops.get(n.id) ?? 0 });
     }
     return { nodes, edges, windowSeconds: this.windowSeconds };
   }
@@ -184,10 +190,7 @@ export class ServiceMapAggregator {
     const cutoff = nowMs - this.idleMs;
     for (const [id, e] of this.edges) if (e.lastSeenMs < cutoff) this.edges.delete(id);
     for (const [id, n] of this.nodes) {
-      if (n.lastSeenMs < cutoff) {
-        this.nodes.delete(id);
-        this.nodeDrops.delete(id);
-      }
+      if (n.lastSeenMs < cutoff) this.nodes.delete(id);
     }
   }
 }
@@ -198,7 +201,7 @@ export class ServiceMapAggregator {
  */
 export function mapOfWindow(flows: Iterable<Flow>, sinceMs: number, untilMs: number): ServiceMap {
   const seconds = Math.max(1, Math.ceil((untilMs - sinceMs) / 1000));
-  const agg = new ServiceMapAggregator({ windowSeconds: seconds, idleMs: Number.MAX_SAFE_INTEGER });
+  const agg = new ServiceMapAggregator({ windowSeconds: seconds, idleMs: Number.MAX_SAFE_INTEGER, closedWindow: true });
   for (const f of flows) agg.add(f, untilMs);
   return agg.snapshot(untilMs);
 }
@@ -210,5 +213,5 @@ function connectionKey(flow: Flow): string {
 }
 
 function round(n: number): number {
-  return Math.round(n * 100) / 100;
+  return Math.round(n * 10_000) / 10_000;
 }

@@ -71,8 +71,19 @@ export function protocolOf(flow: Flow): string {
   return l4.protocol ?? "";
 }
 
+// Linux hands out ephemeral (client) ports from 32768 up by default.
+const FIRST_EPHEMERAL_PORT = 32768;
+
+/**
+ * Whether the flow's source is the answering side. When the observer could
+ * not tell (a connection seen mid-way), a service port talking to an
+ * ephemeral port is taken as a reply, as Hubble UI does.
+ */
 export function isReply(flow: Flow): boolean {
-  return flow.is_reply?.value ?? flow.reply ?? false;
+  const known = flow.is_reply?.value ?? flow.reply;
+  if (known !== undefined) return known;
+  const p = ports(flow);
+  return p.source !== undefined && p.destination !== undefined && p.source > 0 && p.source < FIRST_EPHEMERAL_PORT && p.destination >= FIRST_EPHEMERAL_PORT;
 }
 
 /**
