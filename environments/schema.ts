@@ -13,6 +13,11 @@ const LABEL_KEY = /^[a-z][a-z0-9_-]{0,62}$/;
 const LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
 const BUCKET = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
 const ISTIO_VERSION = /^\d+\.\d+\.\d+$/;
+const RESERVED_LABELS = [
+  ["team", "the template's team field"],
+  ["env", "the template's env field"],
+  ["managed-by", "Flowlens itself"],
+] as const;
 
 const cidr = z.string().superRefine((value, ctx) => {
   const parsed = parseCidr(value);
@@ -241,7 +246,7 @@ export const EnvironmentSchema = z
         z.string().regex(LABEL_VALUE, "label values are up to 63 lowercase letters, digits, _ or -"),
       )
       .default({})
-      .describe("Extra labels for every resource that takes labels; team and env are always added. Default: {}."),
+      .describe("Extra labels for every resource that takes labels; team, env and managed-by are always added. Default: {}."),
     deletionProtection: z
       .boolean()
       .default(true)
@@ -274,12 +279,12 @@ export const EnvironmentSchema = z
         });
       }
     });
-    for (const reserved of ["team", "env"]) {
+    for (const [reserved, source] of RESERVED_LABELS) {
       if (reserved in e.labels) {
         ctx.addIssue({
           code: z.ZodIssueCode.custom,
           path: ["labels", reserved],
-          message: `the "${reserved}" label is set from the template's ${reserved} field; remove it here`,
+          message: `the "${reserved}" label is set from ${source}; remove it here`,
         });
       }
     }
