@@ -1,6 +1,7 @@
 // The observability stack on top of the lab: one agent per node (observing
 // that node's cgroup subtree), a relay with every agent as a peer, and the
 // UI, all speaking mTLS with certificates made by `flowlens certs`.
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
@@ -70,10 +71,10 @@ export function startAgent(plan: LabPlan, state: StateFile, node: NodePlan, cert
   });
 }
 
-export async function waitForAgents(plan: LabPlan): Promise<void> {
-  for (const node of plan.nodes) {
+export async function waitForAgents(plan: LabPlan, pids: number[]): Promise<void> {
+  for (const [i, node] of plan.nodes.entries()) {
     await waitFor(`agent on ${node.name} (${node.agentAddress})`, () => accepting(node.agentAddress), 60_000,
-      path.join(plan.dir, "logs", `agent-${node.name}.log`));
+      path.join(plan.dir, "logs", `agent-${node.name}.log`), pids[i]);
   }
 }
 
@@ -99,7 +100,14 @@ export function startRelay(plan: LabPlan, state: StateFile, certs: Certificates)
   });
 }
 
-export function startUi(plan: LabPlan, state: StateFile, certs: Certificates): number {
+/** The UI's sign-in token, readable by root only; the lab prints it for the user. */
+export function makeUiToken(plan: LabPlan): string {
+  const file = path.join(plan.dir, "ui-token");
+  fs.writeFileSync(file, `${randomBytes(24).toString("hex")}\n`, { mode: 0o600 });
+  return file;
+}
+
+export function startUi(plan: LabPlan, state: StateFile, certs: Certificates, tokenFile: string): number {
   return startProcess(state, {
     what: "ui",
     cgroup: path.join(plan.systemCgroup, "ui"),
@@ -111,6 +119,7 @@ export function startUi(plan: LabPlan, state: StateFile, certs: Certificates): n
       "--relay-tls-ca", path.join(certs.client, "ca.crt"),
       "--relay-tls-cert", path.join(certs.client, "tls.crt"),
       "--relay-tls-key", path.join(certs.client, "tls.key"),
+      "--auth-token-file", tokenFile,
     ],
   });
 }

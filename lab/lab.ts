@@ -20,6 +20,7 @@ export interface RunningLab {
   plan: LabPlan;
   state: StateFile;
   certs?: control.Certificates;
+  uiTokenFile?: string;
 }
 
 /** Network, cgroups, NAT and Service rules, and the metadata file: everything but processes. */
@@ -76,27 +77,29 @@ export async function startControlPlane(lab: RunningLab, progress: Progress): Pr
   lab.certs = certs;
   if (components.includes("agent")) {
     progress(`agents on ${plan.nodes.map((n) => `${n.name} (${n.agentAddress})`).join(", ")}`);
-    for (const node of plan.nodes) control.startAgent(plan, state, node, certs);
-    await control.waitForAgents(plan);
+    const pids = plan.nodes.map((node) => control.startAgent(plan, state, node, certs));
+    await control.waitForAgents(plan, pids);
     state.update((s) => s.endpoints.agents.push(...plan.nodes.map((n) => n.agentAddress)));
   }
   if (components.includes("relay")) {
     progress(`relay on ${plan.options.relayAddress}`);
-    control.startRelay(plan, state, certs);
-    await waitForListen("relay", plan.options.relayAddress, plan);
+    const pid = control.startRelay(plan, state, certs);
+    await waitForListen("relay", plan.options.relayAddress, plan, pid);
     state.update((s) => (s.endpoints.relay = plan.options.relayAddress));
   }
   if (components.includes("ui") && components.includes("relay")) {
     progress(`UI on ${plan.options.uiAddress}`);
-    control.startUi(plan, state, certs);
-    await waitForListen("ui", plan.options.uiAddress, plan);
+    const tokenFile = control.makeUiToken(plan);
+    const pid = control.startUi(plan, state, certs, tokenFile);
+    lab.uiTokenFile = tokenFile;
+    await waitForListen("ui", plan.options.uiAddress, plan, pid);
     state.update((s) => (s.endpoints.ui = `http://${plan.options.uiAddress}/`));
   }
   state.update((s) => (s.components = components));
 }
 
-function waitForListen(what: string, address: string, plan: LabPlan): Promise<void> {
-  return waitFor(`${what} on ${address}`, () => control.accepting(address), 60_000, path.join(plan.dir, "logs", `${what}.log`));
+function waitForListen(what: string, address: string, plan: LabPlan, pid: number): Promise<void> {
+  return waitFor(`${what} on ${address}`, () => control.accepting(address), 60_000, path.join(plan.dir, "logs", `${what}.log`), pid);
 }
 
 export function resolveOptions(partial: Partial<LabOptions>): LabOptions {

@@ -71,10 +71,11 @@ export function logTail(file: string, lines = 5): string {
 }
 
 /** Resolves once `check` holds, or fails after `timeoutMs` with `what` in the message. */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, logFile: string): Promise<void> {
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, logFile: string, pid?: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
+    if (pid !== undefined && !isAlive(pid)) throw new Error(`lab: ${what} exited while starting; ${logTail(logFile)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`lab: ${what} not ready after ${timeoutMs / 1000} s; ${logTail(logFile)}`);

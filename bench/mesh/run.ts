@@ -58,10 +58,10 @@ async function runPhase(plan: LabPlan, state: StateFile, certs: control.Certific
   for (const pod of plan.pods) replacePodTable(pod.netns, podRuleset(plan, pod, sidecars));
   if (config === "agent") {
     if (!certs) throw new Error("bench: the agent configuration needs the agent and relay, which are not in this checkout");
-    for (const node of plan.nodes) control.startAgent(plan, state, node, certs);
-    await control.waitForAgents(plan);
-    control.startRelay(plan, state, certs);
-    await waitFor("relay", () => control.accepting(plan.options.relayAddress), 60_000, path.join(plan.dir, "logs", "relay.log"));
+    const pids = plan.nodes.map((node) => control.startAgent(plan, state, node, certs));
+    await control.waitForAgents(plan, pids);
+    const relay = control.startRelay(plan, state, certs);
+    await waitFor("relay", () => control.accepting(plan.options.relayAddress), 60_000, path.join(plan.dir, "logs", "relay.log"), relay);
   }
   const resultsDir = path.join(plan.dir, "results");
   const out = path.join(resultsDir, `${config}-${rate}-${round}.json`);

@@ -111,7 +111,10 @@ function printReady(lab: RunningLab): void {
   const missing = (["agent", "relay", "ui"] as const).filter((c) => !state.state.components.includes(c));
   if (plan.options.replicaOnly) out.write("replica only: no agents, relay or UI\n");
   else if (missing.length > 0) out.write(`not started (not in this checkout yet): ${missing.join(", ")}\n`);
-  if (state.state.endpoints.ui) out.write(`\n  UI:     ${state.state.endpoints.ui}\n`);
+  if (state.state.endpoints.ui && lab.uiTokenFile) {
+    const token = fs.readFileSync(lab.uiTokenFile, "utf8").trim();
+    out.write(`\n  UI:     ${state.state.endpoints.ui}  (sign in with token ${token}, kept in ${lab.uiTokenFile})\n`);
+  }
   if (state.state.endpoints.relay && lab.certs) {
     const observe = ["bin/flowlens", "observe", ...clientFlags(plan, lab.certs)];
     out.write(`  relay:  ${state.state.endpoints.relay}\n\n$ ${observe.join(" ")} --last 5\n`);
@@ -124,22 +127,48 @@ function printReady(lab: RunningLab): void {
 async function runUp(flags: ReturnType<typeof parseFlags>): Promise<number> {
   requireRoot();
   const opts = options(flags);
-  let n = 0;
-  const lab = await up(opts, (step) => process.stdout.write(`[${++n}] ${step}\n`));
-  printReady(lab);
-  if (boolFlag(flags, "detach")) {
-    process.stdout.write(`\nrunning detached; remove it with: bin/flowlens lab down${opts.name === DEFAULT_OPTIONS.name ? "" : ` --name ${opts.name}`}\n`);
+  // Ctrl-C while starting stops at the next step and removes what was made.
+  let stop: () => void = () => undefined;
+  let interrupted = false;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  const onSignal = () => {
+    interrupted = true;
+    stop();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    let n = 0;
+    const lab = await up(opts, (step) => {
+      if (interrupted) throw new Error("lab: interrupted; the lab was removed");
+      process.stdout.write(`[${++n}] ${step}\n`);
+    });
+    printReady(lab);
+    if (boolFlag(flags, "detach") && !interrupted) {
+      process.stdout.write(`\nrunning detached; remove it with: bin/flowlens lab down${opts.name === DEFAULT_OPTIONS.name ? "" : ` --name ${opts.name}`}\n`);
+      return 0;
+    }
+    process.stdout.write("\nrunning; press Ctrl-C to stop and remove the lab\n");
+    // The watch timer also keeps the process alive (signal listeners alone do not).
+    const reported = new Set<number>();
+    const watch = setInterval(() => {
+      for (const p of lab.state.state.processes) {
+        if (!reported.has(p.pid) && !isAlive(p.pid)) {
+          reported.add(p.pid);
+          process.stdout.write(`warning: ${p.what} (pid ${p.pid}) exited; see ${path.join(lab.plan.dir, "logs")}\n`);
+        }
+      }
+    }, 5000);
+    await stopped;
+    clearInterval(watch);
+    process.stdout.write("\nremoving the lab\n");
+    await down(opts.name, (step) => process.stdout.write(`  ${step}\n`));
+    process.stdout.write("lab removed\n");
     return 0;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
-  process.stdout.write("\nrunning; press Ctrl-C to stop and remove the lab\n");
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
-  process.stdout.write("\nremoving the lab\n");
-  await down(opts.name, (step) => process.stdout.write(`  ${step}\n`));
-  process.stdout.write("lab removed\n");
-  return 0;
 }
 
 function runStatus(name: string): number {
