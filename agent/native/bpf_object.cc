@@ -105,8 +105,16 @@ BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObjec
   malloc_trim(0);
   if (err) {
     Release();
-    std::string reason = err == -EPERM || err == -EACCES ? "the kernel refused it (" + Errno(err) + ")"
-                                                         : Errno(err);
+    std::string reason = Errno(err);
+    const std::string marker = "prog '";
+    size_t at = log.find("-- BEGIN PROG LOAD LOG --") != std::string::npos ? log.rfind(marker) : std::string::npos;
+    if (at != std::string::npos) {
+      size_t end = log.find('\'', at + marker.size());
+      reason = "the kernel's verifier rejected program " + log.substr(at + marker.size(), end - at - marker.size()) +
+               " (" + Errno(err) + "); its log ends with:";
+    } else if (err == -EPERM || err == -EACCES) {
+      reason = "the kernel refused it (" + Errno(err) + ")";
+    }
     throw Napi::Error::New(env, what + reason + VerifierExcerpt(log, 20));
   }
 }

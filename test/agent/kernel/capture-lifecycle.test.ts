@@ -2,6 +2,8 @@
  * Loading, losses, privileges and detaching of the kernel capture.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { KernelCapture } from "../../../agent/kernel/capture";
 import { loadNative } from "../../../agent/kernel/native";
@@ -120,6 +122,20 @@ describe("KernelCapture lifecycle", () => {
       capture.close();
     }
     expect(linksOfPrograms(progIds)).toEqual([]);
+  });
+
+  test("a program the verifier rejects fails the load with the end of the verifier log", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flbpf"));
+    try {
+      const obj = path.join(dir, "rejected.bpf.o");
+      const multiarch = `/usr/include/${os.arch() === "arm64" ? "aarch64" : "x86_64"}-linux-gnu`;
+      execFileSync("clang", ["-O2", "-g", "-target", "bpf", `-I${multiarch}`, "-c", path.join(__dirname, "fixtures/rejected.bpf.c"), "-o", obj]);
+      expect(() => new (loadNative().BpfObject)(obj)).toThrow(
+        /^loading BPF object .*rejected\.bpf\.o failed: the kernel's verifier rejected program fl_rejected \(Invalid argument\); its log ends with:[\s\S]*R0 .* should have been in \[0, 3\]/,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("bad options are rejected with what to fix", () => {

@@ -3,11 +3,11 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { KernelCapture } from "../../../agent/kernel/capture";
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, TCP_FLAGS, type KernelRecord } from "../../../agent/kernel/record";
 import { RecordLog } from "./helpers";
-import { TestPods } from "./pods";
+import { TestPods, TRAFFIC } from "./pods";
 
 const { SYN, ACK, FIN, RST } = TCP_FLAGS;
 // IPv4 (20) + TCP with timestamps (32); SYN and SYN-ACK carry 20 more bytes of options.
@@ -138,6 +138,32 @@ describe("KernelCapture on live traffic", () => {
       direction: "ingress",
     });
     expect(drops[0].dropReason).toBeGreaterThan(1);
+  });
+
+  test("replies lost on the way cause retransmit records, and their drop is attributed to the receiving socket", async () => {
+    const table = `flrtx${pods.suffix}`;
+    const nft = (script: string) => execFileSync("ip", ["netns", "exec", a.netns, "nft", "-f", "-"], { input: script });
+    const server = await pods.spawnTraffic("b", ["tcp-server", b.ip, 5005, 100, 100]);
+    const serverExit = new Promise((r) => server.on("exit", r));
+    // The client drops the server's reply (its packets with a payload) until the rule goes away.
+    nft(`table inet ${table} { chain input { type filter hook input priority 0; tcp sport 5005 meta length > 60 drop; }; }`);
+    try {
+      const client = await pods.spawn("a", [process.execPath, TRAFFIC, "tcp-client", b.ip, "5005", "100", "100"]);
+      const clientExit = new Promise((r) => client.on("exit", r));
+      await log.waitFor("retransmit", (r) => r.kind === "retransmit" && r.srcPort === 5005, 10_000);
+      nft(`delete table inet ${table}`);
+      await Promise.all([serverExit, clientExit]);
+    } finally {
+      spawnSync("ip", ["netns", "exec", a.netns, "nft", "delete", "table", "inet", table], { stdio: "ignore" });
+    }
+
+    const rtx = log.records.find((r) => r.kind === "retransmit" && r.srcPort === 5005)!;
+    expect(rtx).toMatchObject({ cgroupId: b.cgroupId, srcAddr: b.ip, dstAddr: a.ip, hook: "retransmit", direction: "ingress" });
+    const drop = log.records.find((r) => r.kind === "drop" && r.srcPort === 5005)!;
+    expect(drop).toMatchObject({ cgroupId: a.cgroupId, direction: "ingress", dropReasonName: "NETFILTER_DROP", srcAddr: b.ip, dstAddr: a.ip, netnsIno: a.netnsIno });
+    expect(drop.sockCookie).not.toBe(0n);
+    const closed = await log.waitFor("server close", (r) => r.kind === "sock_close" && r.srcPort === 5005);
+    expect(closed[0].totalRetrans).toBeGreaterThanOrEqual(1);
   });
 
   test("a capture on another cgroup subtree reports none of these pods' traffic", async () => {

@@ -1,0 +1,112 @@
+/**
+ * Daemon stage of ingestion: how many kernel records per second one core turns into flows (enrichment,
+ * reply tracking, flow objects), pushes into a full 65,536-flow ring and counts in the metrics, and the
+ * RSS that costs. Records are synthetic (a mix of flow starts, TCP flags, flushes, socket records and drops
+ * over 5,000 pods), so this measures the daemon alone; bench/agent/ingest.ts measures the kernel side.
+ * Compared side by side in one run: the builder alone, builder + ring, and the whole pipeline.
+ *   node --import tsx bench/agent/daemon-pipeline.ts   (env: RECORDS=1000000 RING=65536)
+ */
+import * as fs from "node:fs";
+import { FlowBuilder } from "../../agent/daemon/flow-builder";
+import { FlowRing } from "../../agent/daemon/flow-ring";
+import { AgentMetrics } from "../../agent/daemon/metrics";
+import { EndpointIndex } from "../../agent/enrichment/endpoint-index";
+import type { Enrichment } from "../../agent/enrichment/types";
+import type { KernelRecord, RecordKind } from "../../agent/kernel/record";
+
+const RECORDS = Number(process.env.RECORDS ?? 1_000_000);
+const RING = Number(process.env.RING ?? 65_536);
+const PODS = 5000;
+
+function rssMiB(): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync("/proc/self/status", "utf8"))![1]) / 1024;
+}
+
+function podIp(i: number): string {
+  return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+}
+
+function enrichment(): Enrichment {
+  const index = new EndpointIndex();
+  for (let i = 0; i < PODS; i++) {
+    index.upsertPod(
+      { namespace: `ns-${i % 50}`, name: `pod-${i}`, labels: { app: `app-${i % 200}`, tier: "backend" }, workloads: [{ name: `app-${i % 200}`, kind: "Deployment" }], ips: [podIp(i)] },
+      [BigInt(100_000 + i)],
+    );
+  }
+  return {
+    podByCgroup: (id) => index.podByCgroup(id),
+    podByIp: (ip) => index.podByIp(ip),
+    serviceByIp: (ip) => index.serviceByIpAddress(ip),
+    synced: true,
+    close: async () => undefined,
+  };
+}
+
+const KINDS: RecordKind[] = ["flow_start", "tcp_flags", "flush", "flush", "flush", "sock_close", "tcp_flags", "drop"];
+
+function records(n: number): KernelRecord[] {
+  const out: KernelRecord[] = new Array(n);
+  const now = BigInt(Date.now()) * 1_000_000n;
+  for (let i = 0; i < n; i++) {
+    const a = i % PODS;
+    const b = (i * 7 + 13) % PODS;
+    const kind = KINDS[i % KINDS.length];
+    const udp = i % 5 === 0;
+    out[i] = {
+      kind, hook: "cgroup_skb", tcpFlags: udp ? 0 : 0x1b, tcpFlagsNow: udp ? 0 : kind === "flow_start" ? 0x02 : 0x11,
+      icmpType: 0, icmpCode: 0, sockState: 0, dropReason: kind === "drop" ? 6 : 0, dropReasonName: kind === "drop" ? "NETFILTER_DROP" : "",
+      ifindex: 2, timeNs: now + BigInt(i), srcAddr: podIp(a), dstAddr: podIp(b), srcPort: 30000 + (i % 30000), dstPort: 8080,
+      protocol: udp ? 17 : 6, family: 4, direction: i % 2 === 0 ? "egress" : "ingress", cgroupId: BigInt(100_000 + a),
+      packets: 1 + (i % 100), bytes: 60 + (i % 100) * 1000, firstSeenNs: now, lastSeenNs: now + BigInt(i), sockCookie: BigInt(i),
+      bytesAcked: 1000, bytesReceived: 3000, connectLatencyNs: 100_000, srttUs: 150, totalRetrans: 0, netnsIno: 0,
+    };
+  }
+  return out;
+}
+
+function measure(label: string, input: KernelRecord[], body: (r: KernelRecord) => void): number {
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  for (const r of input) body(r);
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  const rate = input.length / wall;
+  const cpuPct = ((cpu.user + cpu.system) / 1e6 / wall) * 100;
+  console.log(`${label.padEnd(34)} ${Math.round(rate).toLocaleString("en-US").padStart(11)} records/s  CPU ${cpuPct.toFixed(0)}%  RSS ${rssMiB().toFixed(1)} MiB`);
+  return rate;
+}
+
+function main(): void {
+  const input = records(RECORDS);
+  const baseline = rssMiB();
+  console.log(`${RECORDS.toLocaleString("en-US")} synthetic records, ${PODS} pods, ring of ${RING.toLocaleString("en-US")} flows; RSS before: ${baseline.toFixed(1)} MiB`);
+  const enrich = enrichment();
+  const nodeName = "bench-node";
+
+  // Warm-up so the JIT has compiled the hot paths before any figure is taken.
+  const warm = new FlowBuilder({ nodeName, enrichment: enrich });
+  for (const r of input.slice(0, 50_000)) warm.build(r);
+
+  const builder = new FlowBuilder({ nodeName, enrichment: enrich });
+  const buildOnly = measure("build flows", input, (r) => void builder.build(r));
+
+  const ring = new FlowRing(RING);
+  const builder2 = new FlowBuilder({ nodeName, enrichment: enrich });
+  const withRing = measure("build + ring", input, (r) => ring.push({ flow: builder2.build(r), timeMs: 0 }));
+
+  const ring3 = new FlowRing(RING);
+  const metrics = new AgentMetrics();
+  const builder3 = new FlowBuilder({ nodeName, enrichment: enrich });
+  const full = measure("build + ring + metrics (agent)", input, (r) => {
+    const flow = builder3.build(r);
+    ring3.push({ flow, timeMs: 0 });
+    metrics.observe(r, flow);
+  });
+
+  console.log(`ratios: ring costs ${(buildOnly / withRing).toFixed(2)}x the builder alone, metrics ${(withRing / full).toFixed(2)}x more`);
+  console.log(`target 200,000 records/s on one core: ${full >= 200_000 ? "met" : "NOT met"} (${Math.round(full).toLocaleString("en-US")})`);
+  console.log(`RSS with a full ring: ${rssMiB().toFixed(1)} MiB (includes the ${RECORDS.toLocaleString("en-US")} input records held by the bench)`);
+}
+
+main();
