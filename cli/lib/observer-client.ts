@@ -20,7 +20,8 @@ export interface ObserverClient {
 export function connectObserver(address: string, tls: ClientTlsFiles): ObserverClient {
   const { credentials, options } = clientConnection(tls);
   const Ctor = observerClientConstructor();
-  const client = new Ctor(address, credentials, options) as any;
+  // A large HTTP/2 window lets a busy relay keep writing while this process prints.
+  const client = new Ctor(address, credentials, { ...options, "grpc-node.flow_control_window": 8 * 1024 * 1024 }) as any;
   const unary = <T>(method: string, deadlineMs: number) =>
     new Promise<T>((resolve, reject) => {
       client[method]({}, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: T) =>

@@ -8,6 +8,8 @@ import * as path from "node:path";
 import Database from "better-sqlite3";
 import { CommandError } from "../../cli/lib/errors";
 
+const ROWS_PER_INSERT = 100;
+
 export interface HistoryOptions {
   retentionMs: number;
   maxBytes: number;
@@ -40,13 +42,18 @@ export class FlowHistory {
     this.db.pragma("synchronous = NORMAL");
     this.db.exec(`CREATE TABLE IF NOT EXISTS flows (time_us INTEGER NOT NULL, uuid TEXT NOT NULL, node TEXT NOT NULL, data BLOB NOT NULL);
                   CREATE INDEX IF NOT EXISTS flows_by_time ON flows (time_us);`);
-    const insert = this.db.prepare("INSERT INTO flows (time_us, uuid, node, data) VALUES (?, ?, ?, ?)");
+    // Multi-row INSERTs: per-statement overhead, not SQLite itself, dominates single-row inserts.
+    const insertOne = this.db.prepare("INSERT INTO flows (time_us, uuid, node, data) VALUES (?, ?, ?, ?)");
+    const insertBlock = this.db.prepare(`INSERT INTO flows (time_us, uuid, node, data) VALUES ${Array(ROWS_PER_INSERT).fill("(?, ?, ?, ?)").join(", ")}`);
     this.insertMany = this.db.transaction((rows: [number, string, string, Buffer][]) => {
-      for (const r of rows) insert.run(r);
+      let i = 0;
+      for (; i + ROWS_PER_INSERT <= rows.length; i += ROWS_PER_INSERT) insertBlock.run(rows.slice(i, i + ROWS_PER_INSERT).flat());
+      for (; i < rows.length; i++) insertOne.run(rows[i]);
     });
     this.firstPageStmt = this.db.prepare("SELECT rowid, time_us, uuid, data FROM flows WHERE time_us >= ? AND time_us <= ? ORDER BY time_us, rowid LIMIT ?");
+    // The time range bounds the index scan; (time, rowid) continues after the previous page.
     this.pageStmt = this.db.prepare(
-      "SELECT rowid, time_us, uuid, data FROM flows WHERE ((time_us = ? AND rowid > ?) OR time_us > ?) AND time_us <= ? ORDER BY time_us, rowid LIMIT ?",
+      "SELECT rowid, time_us, uuid, data FROM flows WHERE time_us >= ? AND time_us <= ? AND (time_us > ? OR rowid > ?) ORDER BY time_us, rowid LIMIT ?",
     );
   }
 
@@ -97,7 +104,7 @@ export class FlowHistory {
       yield rows.map((r) => ({ timeUs: r.time_us, uuid: r.uuid, data: r.data }));
       if (rows.length < pageSize) return;
       const last = rows[rows.length - 1];
-      rows = this.pageStmt.all(last.time_us, last.rowid, last.time_us, untilUs, pageSize) as Raw[];
+      rows = this.pageStmt.all(last.time_us, untilUs, last.time_us, last.rowid, pageSize) as Raw[];
     }
   }
 

@@ -260,6 +260,31 @@ test("clients with the wrong CA or no client certificate are refused; a bad serv
   expect(closed.stderr).toMatch(/cannot reach 127\.0\.0\.1:1 .*start `flowlens relay`/);
 });
 
+test("a relay can take a Hubble relay as its upstream, and agents found through DNS", async () => {
+  const peerTls = ["--peer-tls-ca", path.join(pki, "ca", "ca.crt"), "--peer-tls-cert", path.join(pki, "client", "tls.crt"), "--peer-tls-key", path.join(pki, "client", "tls.key"), "--peer-tls-server-name", "localhost"];
+  const downstream = await startRelay(["--hubble-relay", `127.0.0.1:${relay!.port}`, ...peerTls]);
+  const viaDns = await startRelay(["--peer-dns", `localhost:${agentPorts[2]}`, ...peerTls]);
+  const c1 = relayClient(downstream.port);
+  const c2 = relayClient(viaDns.port);
+  try {
+    await waitFor("the upstream relay's nodes counted", async () => ((await unary<any>(c1, "ServerStatus")).num_connected_nodes?.value ?? 0) === 3);
+    const got = flows(await collect(c1, { since: timestampFromMillis(Date.now() - 120_000) }));
+    expect(new Set(got.map((f) => f.node_name))).toEqual(new Set(nodeNames));
+    expect(new Set(uuids(got)).size).toBe(got.length);
+    const nodesUpstream = (await unary<any>(c1, "GetNodes")).nodes.map((n: { name: string }) => n.name).sort();
+    expect(nodesUpstream).toEqual([...nodeNames].sort());
+
+    await waitFor("the agent found through DNS connected", async () => ((await unary<any>(c2, "GetNodes")).nodes ?? []).some((n: any) => n.name === nodeNames[2] && n.state === "NODE_CONNECTED"));
+    const dnsNodes = (await unary<any>(c2, "GetNodes")).nodes;
+    expect(dnsNodes.find((n: any) => n.name === nodeNames[2]).address).toBe(`127.0.0.1:${agentPorts[2]}`);
+  } finally {
+    c1.close();
+    c2.close();
+    await stop(downstream);
+    await stop(viaDns);
+  }
+});
+
 test("a rotated server certificate is served to new connections without a restart", async () => {
   const server = `127.0.0.1:${relay!.port}`;
   for (const f of ["tls.crt", "tls.key"]) {
