@@ -45,14 +45,24 @@ export function tcpFlagsOf(bits: number): TCPFlags {
   return flags;
 }
 
+// Flows are never modified after they are built, so every flow of a pod shares one Endpoint: a full
+// ring then holds one copy of each pod's labels, not one per flow.
+const endpoints = new WeakMap<PodInfo, Endpoint>();
+const NO_ENDPOINT: Endpoint = Object.freeze({});
+
 function endpointOf(pod: PodInfo | undefined): Endpoint {
-  if (!pod) return {};
-  return {
-    namespace: pod.namespace,
-    pod_name: pod.name,
-    labels: Object.entries(pod.labels).map(([k, v]) => `${k}=${v}`),
-    workloads: pod.workloads.map((w) => ({ name: w.name, kind: w.kind })),
-  };
+  if (!pod) return NO_ENDPOINT;
+  let ep = endpoints.get(pod);
+  if (!ep) {
+    ep = Object.freeze({
+      namespace: pod.namespace,
+      pod_name: pod.name,
+      labels: Object.entries(pod.labels).map(([k, v]) => `${k}=${v}`),
+      workloads: pod.workloads.map((w) => ({ name: w.name, kind: w.kind })),
+    });
+    endpoints.set(pod, ep);
+  }
+  return ep;
 }
 
 function flip(d: TrafficDirection): TrafficDirection {

@@ -81,8 +81,15 @@ export class KubeWatch<T extends KubeObject> {
 
   private get(url: URL, onResponse: (res: import("node:http").IncomingMessage) => void): void {
     if (this.stopped) return;
-    const req = https.request(url, { ca: this.config.ca, headers: { Authorization: `Bearer ${this.config.token()}`, Accept: "application/json" } }, onResponse);
-    req.on("error", (err) => this.fail(new Error(`GET ${url.pathname}: ${err.message}`)));
+    let responded = false;
+    const req = https.request(url, { ca: this.config.ca, headers: { Authorization: `Bearer ${this.config.token()}`, Accept: "application/json" } }, (res) => {
+      responded = true;
+      onResponse(res);
+    });
+    // Once a response arrived, its own handlers decide what comes next.
+    req.on("error", (err) => {
+      if (!responded) this.fail(new Error(`GET ${url.pathname}: ${err.message}`));
+    });
     this.request = req;
     req.end();
   }

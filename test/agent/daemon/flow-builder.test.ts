@@ -1,0 +1,134 @@
+import { FlowBuilder } from "../../../agent/daemon/flow-builder";
+import { hubbleDropReason } from "../../../agent/daemon/drop-reasons";
+import type { Enrichment, PodInfo } from "../../../agent/enrichment/types";
+import type { KernelRecord } from "../../../agent/kernel/record";
+
+const web: PodInfo = { namespace: "shop", name: "web-1", labels: { app: "web" }, workloads: [{ name: "web", kind: "Deployment" }], ips: ["198.18.1.10"] };
+const db: PodInfo = { namespace: "shop", name: "db-0", labels: { app: "db" }, workloads: [], ips: ["198.18.1.20"] };
+const hostNet: PodInfo = { namespace: "kube-system", name: "node-agent", labels: {}, workloads: [], ips: ["198.18.1.10"] };
+
+const enrichment: Enrichment = {
+  podByCgroup: (id) => (id === 100n ? web : id === 200n ? db : id === 300n ? hostNet : undefined),
+  podByIp: (ip) => [web, db].find((p) => p.ips.includes(ip)),
+  serviceByIp: (ip) => (ip === "198.18.1.200" ? { namespace: "shop", name: "db", clusterIPs: [ip], ports: [] } : undefined),
+  synced: true,
+  close: async () => undefined,
+};
+
+function record(over: Partial<KernelRecord>): KernelRecord {
+  return {
+    kind: "flow_start", hook: "cgroup_skb", tcpFlags: 0, tcpFlagsNow: 0, icmpType: 0, icmpCode: 0, sockState: 0,
+    dropReason: 0, dropReasonName: "", ifindex: 0, timeNs: 1_700_000_000_123_456_789n,
+    srcAddr: "198.18.1.10", dstAddr: "198.18.1.20", srcPort: 40000, dstPort: 5432, protocol: 6, family: 4,
+    direction: "egress", cgroupId: 100n, packets: 1, bytes: 60, firstSeenNs: 1_700_000_000_000_000_000n,
+    lastSeenNs: 1_700_000_000_123_456_789n, sockCookie: 0n, bytesAcked: 0, bytesReceived: 0, connectLatencyNs: 0,
+    srttUs: 0, totalRetrans: 0, netnsIno: 0,
+    ...over,
+  };
+}
+
+describe("flow builder", () => {
+  test("a client's SYN is an egress request from its pod to the peer", () => {
+    const b = new FlowBuilder({ nodeName: "n1", enrichment });
+    const f = b.build(record({ tcpFlags: 0x02, tcpFlagsNow: 0x02 }));
+    expect(f).toMatchObject({
+      verdict: "FORWARDED",
+      traffic_direction: "EGRESS",
+      is_reply: { value: false },
+      node_name: "n1",
+      Type: "L3_L4",
+      time: { seconds: 1_700_000_000, nanos: 123_456_789 },
+      IP: { source: "198.18.1.10", destination: "198.18.1.20", ipVersion: "IPv4" },
+      l4: { TCP: { source_port: 40000, destination_port: 5432, flags: { SYN: true } } },
+      source: { namespace: "shop", pod_name: "web-1", labels: ["app=web"], workloads: [{ name: "web", kind: "Deployment" }] },
+      destination: { namespace: "shop", pod_name: "db-0", labels: ["app=db"] },
+      cgroup_id: 100,
+      event_type: { type: 4, sub_type: 5 },
+      flowlens: { packets: 1, bytes: 60, event: "flow_start", first_seen: { seconds: 1_700_000_000, nanos: 0 } },
+    });
+  });
+
+  test("the server's SYN-ACK is a reply and keeps the connection's ingress direction", () => {
+    const b = new FlowBuilder({ nodeName: "n1", enrichment });
+    const f = b.build(record({ srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 5432, dstPort: 40000, cgroupId: 200n, tcpFlagsNow: 0x12, tcpFlags: 0x12 }));
+    expect(f).toMatchObject({ is_reply: { value: true }, traffic_direction: "INGRESS", source: { pod_name: "db-0" }, destination: { pod_name: "web-1" } });
+    // Later records of either direction are classified from the SYN-ACK.
+    expect(b.build(record({ kind: "flush", tcpFlags: 0x1a })).is_reply).toEqual({ value: false });
+    const back = b.build(record({ kind: "flush", direction: "ingress", srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 5432, dstPort: 40000 }));
+    expect(back).toMatchObject({ is_reply: { value: true }, traffic_direction: "EGRESS", l4: { TCP: { flags: {} } } });
+  });
+
+  test("UDP flows take the first sender as the initiator", () => {
+    const b = new FlowBuilder({ nodeName: "n1", enrichment });
+    expect(b.build(record({ protocol: 17, dstPort: 53 })).is_reply).toEqual({ value: false });
+    const answer = b.build(record({ protocol: 17, srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 53, dstPort: 40000, direction: "ingress" }));
+    expect(answer).toMatchObject({ is_reply: { value: true }, traffic_direction: "EGRESS", l4: { UDP: { source_port: 53, destination_port: 40000 } } });
+  });
+
+  test("ICMP types come from the flow's first record and decide the reply flag", () => {
+    const b = new FlowBuilder({ nodeName: "n1", enrichment });
+    const request = b.build(record({ protocol: 1, srcPort: 8, dstPort: 0, icmpType: 8 }));
+    expect(request).toMatchObject({ l4: { ICMPv4: { type: 8, code: 0 } }, is_reply: { value: false } });
+    const reply = b.build(record({ protocol: 1, srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 0, dstPort: 0, icmpType: 0, direction: "ingress" }));
+    expect(reply).toMatchObject({ l4: { ICMPv4: { type: 0 } }, is_reply: { value: true } });
+    const flushed = b.build(record({ kind: "flush", protocol: 1, srcPort: 8, dstPort: 0, icmpType: 0, packets: 3 }));
+    expect(flushed.l4).toEqual({ ICMPv4: { type: 8, code: 0 } });
+  });
+
+  test("drops carry the Hubble reason and the kernel's name", () => {
+    const b = new FlowBuilder({ nodeName: "n1", enrichment });
+    const f = b.build(record({ kind: "drop", protocol: 17, direction: "ingress", cgroupId: 0n, dropReason: 6, dropReasonName: "NETFILTER_DROP" }));
+    expect(f).toMatchObject({
+      verdict: "DROPPED",
+      drop_reason: 133,
+      drop_reason_desc: "POLICY_DENIED",
+      event_type: { type: 1, sub_type: 133 },
+      flowlens: { kernel_drop_reason: "NETFILTER_DROP", event: "drop" },
+      source: { pod_name: "web-1" },
+      destination: { pod_name: "db-0" },
+    });
+    // Nothing was seen of this conversation before: its reply status is unknown.
+    expect(f.is_reply).toBeUndefined();
+    expect(hubbleDropReason("SKB_DROP_REASON_NO_SOCKET")).toBe("SOCKET_LOOKUP_FAILED");
+    expect(hubbleDropReason("SOMETHING_NEW")).toBe("DROP_REASON_UNKNOWN");
+  });
+
+  test("socket records report the local socket's counters as the source's", () => {
+    const b = new FlowBuilder({ nodeName: "n1", enrichment });
+    const server = b.build(record({ kind: "sock_close", hook: "sock", direction: "ingress", cgroupId: 200n, srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 5432, dstPort: 40000, bytesAcked: 3001, bytesReceived: 1001, srttUs: 120, totalRetrans: 2, packets: 5, bytes: 0 }));
+    expect(server).toMatchObject({
+      traffic_direction: "INGRESS",
+      is_reply: { value: true },
+      source: { pod_name: "db-0" },
+      destination: { pod_name: "web-1" },
+      flowlens: { bytes_sent: 3001, bytes_received: 1001, srtt_us: 120, retransmits: 2, event: "sock_close" },
+    });
+    const client = b.build(record({ kind: "sock_established", hook: "sock", connectLatencyNs: 150_000 }));
+    expect(client).toMatchObject({ traffic_direction: "EGRESS", is_reply: { value: false }, flowlens: { connect_latency_ns: 150_000 } });
+  });
+
+  test("the cgroup names the local pod even when another pod shares its IP", () => {
+    const b = new FlowBuilder({ nodeName: "n1", enrichment });
+    expect(b.build(record({ cgroupId: 300n })).source?.pod_name).toBe("node-agent");
+    expect(b.build(record({ cgroupId: 999n })).source?.pod_name).toBe("web-1");
+  });
+
+  test("service addresses name the service", () => {
+    const b = new FlowBuilder({ nodeName: "n1", enrichment });
+    const f = b.build(record({ dstAddr: "198.18.1.200" }));
+    expect(f.destination_service).toEqual({ namespace: "shop", name: "db" });
+    expect(f.destination).toEqual({});
+  });
+
+  test("the connection memory stays within its capacity", () => {
+    const b = new FlowBuilder({ nodeName: "n1", enrichment, connectionCapacity: 2 });
+    b.build(record({ protocol: 17, srcPort: 1 }));
+    b.build(record({ protocol: 17, srcPort: 2 }));
+    b.build(record({ protocol: 17, srcPort: 3 }));
+    // The first conversation was forgotten, so its reply looks like a new conversation.
+    const late = b.build(record({ protocol: 17, srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 5432, dstPort: 1 }));
+    expect(late.is_reply).toEqual({ value: false });
+    const recent = b.build(record({ protocol: 17, srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 5432, dstPort: 3 }));
+    expect(recent.is_reply).toEqual({ value: true });
+  });
+});
