@@ -3,6 +3,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { StateFile } from "./state";
+import { LabError } from "./errors";
 
 export function makeCgroup(state: StateFile, dir: string): void {
   if (!state.state.cgroups.includes(dir)) state.update((s) => s.cgroups.push(dir));
@@ -45,7 +46,7 @@ export async function killCgroupTree(root: string): Promise<void> {
   if (await waitEmpty(root, 3000)) return;
   fs.writeFileSync(path.join(root, "cgroup.kill"), "1");
   if (!(await waitEmpty(root, 10_000))) {
-    throw new Error(`lab: processes under ${root} did not exit within 10 s; see ${path.join(root, "cgroup.procs")}`);
+    throw new LabError(`processes under ${root} did not exit within 10 s; see ${path.join(root, "cgroup.procs")}`);
   }
 }
 

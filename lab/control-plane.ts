@@ -8,6 +8,7 @@ import * as path from "node:path";
 import type { LabPlan, NodePlan } from "./plan";
 import { startProcess, waitFor } from "./processes";
 import type { StateFile } from "./state";
+import { LabError } from "./errors";
 
 const REPO = path.resolve(__dirname, "..");
 const FLOWLENS = path.join(REPO, "bin", "flowlens");
@@ -44,7 +45,7 @@ export async function makeCertificates(plan: LabPlan): Promise<Certificates> {
   const names = ["localhost", hostPort(plan.options.relayAddress).host, ...plan.nodes.map((n) => hostPort(n.agentAddress).host)];
   const { run } = await import("../cli/commands/certs");
   const code = await run(["--out", dir, "--force", ...[...new Set(names)].flatMap((n) => ["--server-name", n]), "--client-name", "flowlens-lab"]);
-  if (code !== 0) throw new Error(`lab: creating certificates in ${dir} failed (see the message above)`);
+  if (code !== 0) throw new LabError(`creating certificates in ${dir} failed (see the message above)`);
   return { dir, server: path.join(dir, "server"), client: path.join(dir, "client") };
 }
 

@@ -3,6 +3,7 @@
 // state file.
 import * as path from "node:path";
 import { LOADGENERATOR, NAMESPACE, SERVICES, type ServiceSpec } from "./topology";
+import { LabError } from "./errors";
 
 export const CGROUP_UNIFIED = "/sys/fs/cgroup/unified";
 export const RUN_DIR = "/run/flowlens-lab";
@@ -94,10 +95,10 @@ function podSuffix(labName: string, app: string): string {
 
 export function makePlan(options: LabOptions): LabPlan {
   if (!NAME.test(options.name)) {
-    throw new Error(`lab name "${options.name}" is invalid: use 2-31 lowercase letters, digits or "-", starting with a letter`);
+    throw new LabError(`lab name "${options.name}" is invalid: use 2-31 lowercase letters, digits or "-", starting with a letter`);
   }
   if (!Number.isInteger(options.nodes) || options.nodes < 2 || options.nodes > 8) {
-    throw new Error(`--nodes ${options.nodes} is out of range: the lab runs 2 to 8 nodes`);
+    throw new LabError(`--nodes ${options.nodes} is out of range: the lab runs 2 to 8 nodes`);
   }
   const name = options.name;
   const cgroupRoot = path.join(CGROUP_UNIFIED, name);
@@ -147,7 +148,7 @@ export function makePlan(options: LabOptions): LabPlan {
 
 export function podByApp(plan: LabPlan, app: string): PodPlan {
   const pod = plan.pods.find((p) => p.app === app);
-  if (!pod) throw new Error(`lab plan has no pod for "${app}"`);
+  if (!pod) throw new LabError(`lab plan has no pod for "${app}"`);
   return pod;
 }
 

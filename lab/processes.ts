@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { StateFile } from "./state";
+import { LabError } from "./errors";
 
 export interface ProcessSpec {
   what: string;
@@ -35,7 +36,7 @@ export function startProcess(state: StateFile, spec: ProcessSpec): number {
     env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...spec.env },
   });
   fs.closeSync(log);
-  if (child.pid === undefined) throw new Error(`lab: could not start ${spec.what} (${spec.command[0]}); see ${spec.logFile}`);
+  if (child.pid === undefined) throw new LabError(`could not start ${spec.what} (${spec.command[0]}); see ${spec.logFile}`);
   child.unref();
   const pid = child.pid;
   state.update((s) => s.processes.push({ pid, what: spec.what }));
@@ -75,8 +76,8 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
-    if (pid !== undefined && !isAlive(pid)) throw new Error(`lab: ${what} exited while starting; ${logTail(logFile)}`);
+    if (pid !== undefined && !isAlive(pid)) throw new LabError(`${what} exited while starting; ${logTail(logFile)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`lab: ${what} not ready after ${timeoutMs / 1000} s; ${logTail(logFile)}`);
+  throw new LabError(`${what} not ready after ${timeoutMs / 1000} s; ${logTail(logFile)}`);
 }

@@ -3,6 +3,7 @@
 // torn down completely.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { LabError } from "./errors";
 
 export interface NftTableRecord { netns: string; family: string; table: string }
 
@@ -41,7 +42,7 @@ export class StateFile {
     try {
       return new StateFile(file, JSON.parse(fs.readFileSync(file, "utf8")) as LabState);
     } catch (err) {
-      throw new Error(`lab: state file ${file} is unreadable (${(err as Error).message}); remove it and run \`flowlens lab down\` again`);
+      throw new LabError(`state file ${file} is unreadable (${(err as Error).message}); remove it and run \`flowlens lab down\` again`);
     }
   }
 

@@ -1,13 +1,14 @@
 // Thin wrappers over the tools the lab drives (ip, nft), with errors that say
 // which command failed and why.
 import { execFileSync, spawnSync } from "node:child_process";
+import { LabError } from "./errors";
 
 export function run(cmd: string, args: string[], input?: string): string {
   try {
     return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new Error(`lab: \`${cmd} ${args.join(" ")}\` failed: ${(e.stderr || e.message).trim()}`);
+    throw new LabError(`\`${cmd} ${args.join(" ")}\` failed: ${(e.stderr || e.message).trim()}`);
   }
 }
 

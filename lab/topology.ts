@@ -1,6 +1,7 @@
 // Online Boutique's topology as the lab replicates it: service names, ports,
 // protocols and call graph follow GoogleCloudPlatform/microservices-demo;
 // the processes behind them are the lab's own small replicas.
+import { LabError } from "./errors";
 
 export type Protocol = "http" | "grpc" | "redis";
 
@@ -56,12 +57,12 @@ const ADDRESS_VARIABLES: Record<string, string> = {
 
 export function addressVariable(service: string): string {
   const name = ADDRESS_VARIABLES[service];
-  if (!name) throw new Error(`unknown lab service "${service}"`);
+  if (!name) throw new LabError(`unknown lab service "${service}"`);
   return name;
 }
 
 export function serviceByName(name: string): ServiceSpec {
   const spec = SERVICES.find((s) => s.name === name);
-  if (!spec) throw new Error(`unknown lab service "${name}"; expected one of ${SERVICES.map((s) => s.name).join(", ")}`);
+  if (!spec) throw new LabError(`unknown lab service "${name}"; expected one of ${SERVICES.map((s) => s.name).join(", ")}`);
   return spec;
 }

@@ -3,12 +3,13 @@
 // (softirq is not charged to any cgroup), memory as the PSS of each process.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { LabError } from "../../lab/errors";
 
 const USER_HZ = 100;
 
 export function cpuUsageUsec(cgroup: string): number {
   const m = fs.readFileSync(path.join(cgroup, "cpu.stat"), "utf8").match(/^usage_usec (\d+)$/m);
-  if (!m) throw new Error(`bench: no usage_usec in ${cgroup}/cpu.stat; cgroup v2 must be mounted at /sys/fs/cgroup/unified`);
+  if (!m) throw new LabError(`no usage_usec in ${cgroup}/cpu.stat; cgroup v2 must be mounted at /sys/fs/cgroup/unified`);
   return Number(m[1]);
 }
 

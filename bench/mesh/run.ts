@@ -15,6 +15,7 @@ import { DEFAULT_OPTIONS, makePlan, type LabPlan } from "../../lab/plan";
 import { StateFile } from "../../lab/state";
 import type { LoadResult } from "../../lab/replica/loadgen";
 import { coresBetween, cpuSecondsByCommand, pssByCommand, snapshot } from "./resources";
+import { LabError } from "../../lab/errors";
 
 export type Config = "none" | "agent" | "sidecar";
 export const CONFIGS: Config[] = ["none", "agent", "sidecar"];
@@ -57,7 +58,7 @@ async function runPhase(plan: LabPlan, state: StateFile, certs: control.Certific
   const phasePlan: LabPlan = { ...plan, options: { ...plan.options, sidecars } };
   for (const pod of plan.pods) replacePodTable(pod.netns, podRuleset(plan, pod, sidecars));
   if (config === "agent") {
-    if (!certs) throw new Error("bench: the agent configuration needs the agent and relay, which are not in this checkout");
+    if (!certs) throw new LabError("the agent configuration needs the agent and relay, which are not in this checkout");
     const pids = plan.nodes.map((node) => control.startAgent(plan, state, node, certs));
     await control.waitForAgents(plan, pids);
     const relay = control.startRelay(plan, state, certs);
@@ -89,7 +90,7 @@ async function runPhase(plan: LabPlan, state: StateFile, certs: control.Certific
   }
   const deadline = Date.now() + 20_000;
   while (!fs.existsSync(out) && Date.now() < deadline) await sleep(100);
-  if (!fs.existsSync(out)) throw new Error(`bench: the load generator wrote no results to ${out}; see ${path.join(plan.dir, "logs")}`);
+  if (!fs.existsSync(out)) throw new LabError(`the load generator wrote no results to ${out}; see ${path.join(plan.dir, "logs")}`);
   const result = JSON.parse(fs.readFileSync(out, "utf8")) as LoadResult;
   for (const node of plan.nodes) await killCgroupTree(node.cgroup);
   await killCgroupTree(plan.systemCgroup);

@@ -3,6 +3,7 @@
 import * as path from "node:path";
 import { CONFIGS, runBench, type Config } from "../../bench/mesh/run";
 import { writeReport } from "../../bench/mesh/report";
+import { LabError } from "../../lab/errors";
 import { CommandError, reportError, UsageError } from "../lib/errors";
 import { boolFlag, listFlag, parseFlags, stringFlag } from "../lib/flags";
 
@@ -16,7 +17,7 @@ const FLAGS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-const DEFAULTS = { rates: "40,80", rounds: "2", warmup: "4", measure: "12", configs: CONFIGS.join(","), out: "bench/results" };
+const DEFAULTS = { rates: "25,50", rounds: "2", warmup: "4", measure: "8", configs: CONFIGS.join(","), out: "bench/results" };
 
 const HELP = `usage: flowlens bench [flags]
 
@@ -64,7 +65,6 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`\n${report.summary.join("\n")}\nreport: ${report.markdown}\n`);
     return 0;
   } catch (err) {
-    if (err instanceof Error && /^(bench|lab): /.test(err.message)) return reportError("bench", new CommandError(err.message.replace(/^(bench|lab): /, "")));
-    return reportError("bench", err);
+    return reportError("bench", err instanceof LabError ? new CommandError(err.message) : err);
   }
 }

@@ -11,6 +11,7 @@ import { isAlive } from "../../lab/processes";
 import { StateFile } from "../../lab/state";
 import { CommandError, reportError, UsageError } from "../lib/errors";
 import { boolFlag, parseFlags, stringFlag } from "../lib/flags";
+import { LabError } from "../../lab/errors";
 
 const FLAGS = {
   name: { type: "string" },
@@ -140,7 +141,7 @@ async function runUp(flags: ReturnType<typeof parseFlags>): Promise<number> {
   try {
     let n = 0;
     const lab = await up(opts, (step) => {
-      if (interrupted) throw new Error("lab: interrupted; the lab was removed");
+      if (interrupted) throw new LabError("interrupted; the lab was removed");
       process.stdout.write(`[${++n}] ${step}\n`);
     });
     printReady(lab);
@@ -216,7 +217,6 @@ export async function run(argv: string[]): Promise<number> {
         throw new UsageError(`unknown action "${action}"; use up, down or status`);
     }
   } catch (err) {
-    if (err instanceof Error && err.message.startsWith("lab")) return reportError("lab", new CommandError(err.message.replace(/^lab: /, "")));
-    return reportError("lab", err);
+    return reportError("lab", err instanceof LabError ? new CommandError(err.message) : err);
   }
 }

@@ -18,6 +18,10 @@ function times(m: Money, n: number): Money {
   return { currency_code: m.currency_code, units, nanos: Math.round((total - units) * 1e9) };
 }
 
+function renderConfirmation(email: string, order: { order_id: string; items: unknown[] }): string {
+  return `<h2>Your Order Confirmation</h2><p>Order ${order.order_id} for ${email}</p><pre>${JSON.stringify(order.items, null, 2)}</pre>`;
+}
+
 const ADS = [
   { redirect_url: "/product/2ZYFJ3GM2N", text: "Hairdryer for sale. 50% off." },
   { redirect_url: "/product/66VCHSJNUP", text: "Tank top for sale. 20% off." },
@@ -60,10 +64,10 @@ export const STARTERS: Record<string, Starter> = {
 
   emailservice: (port) =>
     serve("EmailService", port, {
+      // The real service renders a Jinja template and only logs the mail; rendering keeps the CPU work alike.
       SendOrderConfirmation: (req: { email: string; order: { order_id: string; items: unknown[] } }) => {
-        // Render the confirmation as the real service does with its Jinja template, then drop it.
-        const body = `<h2>Your Order Confirmation</h2><p>Order ${req.order.order_id} for ${req.email}</p>` + JSON.stringify(req.order.items);
-        return body.length > 0 ? {} : {};
+        renderConfirmation(req.email, req.order);
+        return {};
       },
     }),
 
