@@ -143,59 +143,68 @@ struct fl_pkt {
 	__u8 icmp_code;
 };
 
-/* Parses the L3/L4 headers at `off` in the skb. Addresses are oriented as on the wire. */
+/*
+ * Parses the L3/L4 headers at `off` in the skb, reading the linear data directly (much cheaper than
+ * bpf_skb_load_bytes on every packet). Addresses are oriented as on the wire. Returns -1 when the
+ * headers are not in the linear part or not IP.
+ */
 static __always_inline int parse_packet(struct __sk_buff *skb, __u32 off, __u16 proto, struct fl_pkt *p)
 {
-	__u32 l4off;
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	void *l4;
 	__u8 l4proto;
 
+	if (off > ETH_HLEN)
+		return -1;
+	data += off;
 	if (proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr ip;
+		struct iphdr *ip = data;
 
-		if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)))
+		if ((void *)(ip + 1) > data_end)
 			return -1;
-		set_v4(p->key.saddr, ip.saddr);
-		set_v4(p->key.daddr, ip.daddr);
+		set_v4(p->key.saddr, ip->saddr);
+		set_v4(p->key.daddr, ip->daddr);
 		p->key.family = 4;
-		l4proto = ip.protocol;
-		l4off = off + ip.ihl * 4;
+		l4proto = ip->protocol;
+		l4 = data + ip->ihl * 4;
 		/* Only the first fragment carries the L4 header. */
-		if (ip.frag_off & bpf_htons(0x1fff))
+		if (ip->frag_off & bpf_htons(0x1fff))
 			l4proto = 0;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr ip6;
+		struct ipv6hdr *ip6 = data;
 
-		if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)))
+		if ((void *)(ip6 + 1) > data_end)
 			return -1;
-		__builtin_memcpy(p->key.saddr, &ip6.saddr, 16);
-		__builtin_memcpy(p->key.daddr, &ip6.daddr, 16);
+		__builtin_memcpy(p->key.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(p->key.daddr, &ip6->daddr, 16);
 		p->key.family = 6;
-		l4proto = ip6.nexthdr;
-		l4off = off + sizeof(ip6);
+		l4proto = ip6->nexthdr;
+		l4 = ip6 + 1;
 	} else {
 		return -1;
 	}
 	p->key.protocol = l4proto;
 
 	if (l4proto == IPPROTO_TCP) {
-		__u8 hdr[14];
+		__u8 *hdr = l4;
 
-		if (bpf_skb_load_bytes(skb, l4off, hdr, sizeof(hdr)) == 0) {
+		if ((void *)(hdr + 14) <= data_end) {
 			p->key.sport = (hdr[0] << 8) | hdr[1];
 			p->key.dport = (hdr[2] << 8) | hdr[3];
 			p->tcp_flags = hdr[13];
 		}
 	} else if (l4proto == IPPROTO_UDP) {
-		__u8 hdr[4];
+		__u8 *hdr = l4;
 
-		if (bpf_skb_load_bytes(skb, l4off, hdr, sizeof(hdr)) == 0) {
+		if ((void *)(hdr + 4) <= data_end) {
 			p->key.sport = (hdr[0] << 8) | hdr[1];
 			p->key.dport = (hdr[2] << 8) | hdr[3];
 		}
 	} else if (l4proto == IPPROTO_ICMP || l4proto == IPPROTO_ICMPV6) {
-		__u8 hdr[2];
+		__u8 *hdr = l4;
 
-		if (bpf_skb_load_bytes(skb, l4off, hdr, sizeof(hdr)) == 0) {
+		if ((void *)(hdr + 2) <= data_end) {
 			p->icmp_type = hdr[0];
 			p->icmp_code = hdr[1];
 		}

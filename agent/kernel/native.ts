@@ -43,6 +43,8 @@ export interface NativeBpfObject {
   /** Delivers up to one batch of pending records now; returns how many. */
   drainRingBuffer(): number;
   programStats(): NativeProgramStats[];
+  /** Runs a program on `packet` in the kernel without attaching it (BPF_PROG_TEST_RUN); average ns per run. */
+  testRun(program: string, packet: Buffer, repeat: number): { retval: number; nsPerRun: number };
   close(): void;
 }
 

@@ -57,6 +57,7 @@ Napi::Function BpfObject::Define(Napi::Env env) {
                          InstanceMethod("startRingBuffer", &BpfObject::StartRingBuffer),
                          InstanceMethod("drainRingBuffer", &BpfObject::DrainRingBuffer),
                          InstanceMethod("programStats", &BpfObject::ProgramStats),
+                         InstanceMethod("testRun", &BpfObject::TestRun),
                          InstanceMethod("close", &BpfObject::Close),
                      });
 }
@@ -368,6 +369,24 @@ Napi::Value BpfObject::ProgramStats(const Napi::CallbackInfo& info) {
     s.Set("runTimeNs", static_cast<double>(pinfo.run_time_ns));
     out.Set(i++, s);
   }
+  return out;
+}
+
+// testRun(program, packet, repeat): runs a program on a packet in the kernel (BPF_PROG_TEST_RUN)
+// without attaching it -> { retval, nsPerRun }.
+Napi::Value BpfObject::TestRun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = StringArg(info, 0, "program name");
+  bpf_program* prog = Program(env, name);
+  Napi::Buffer<uint8_t> packet = BufferArg(info, 1, "packet");
+  if (info.Length() < 3 || !info[2].IsNumber()) throw Napi::TypeError::New(env, "repeat must be a number");
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = packet.Data(), .data_size_in = static_cast<uint32_t>(packet.Length()),
+              .repeat = static_cast<int>(info[2].As<Napi::Number>().Uint32Value()));
+  if (bpf_prog_test_run_opts(bpf_program__fd(prog), &opts) != 0)
+    throw Napi::Error::New(env, "test run of " + name + " failed: " + Errno(errno));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("retval", opts.retval);
+  out.Set("nsPerRun", opts.duration);
   return out;
 }
 

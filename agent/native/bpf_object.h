@@ -45,6 +45,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value StartRingBuffer(const Napi::CallbackInfo& info);
   Napi::Value DrainRingBuffer(const Napi::CallbackInfo& info);
   Napi::Value ProgramStats(const Napi::CallbackInfo& info);
+  Napi::Value TestRun(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   void Release();
