@@ -102,6 +102,17 @@ describe("KernelCapture on live traffic", () => {
     expect(received).toMatchObject({ cgroupId: b.cgroupId, packets: 3, bytes: 3084 });
   });
 
+  test("IPv6 flows (on the pod's loopback) carry IPv6 addresses and sizes", async () => {
+    const server = await pods.spawnTraffic("a", ["udp-server", "::1", 5010, 2]);
+    const serverExit = new Promise((r) => server.on("exit", r));
+    pods.traffic("a", ["udp-send", "::1", 5010, 100, 2]);
+    await serverExit;
+    for (const direction of ["egress", "ingress"] as const) {
+      const flow = await log.lastFlush(`IPv6 ${direction}`, (r) => r.family === 6 && r.dstPort === 5010 && r.direction === direction);
+      expect(flow).toMatchObject({ srcAddr: "::1", dstAddr: "::1", protocol: IPPROTO_UDP, cgroupId: a.cgroupId, packets: 2, bytes: 2 * (100 + 8 + 40) });
+    }
+  });
+
   test("ICMP echo requests carry their type and size", async () => {
     pods.run("a", ["ping", "-c", "2", "-i", "0.2", "-W", "2", "-s", "56", b.ip]);
     const start = await log.waitFor("echo request", (r) => r.kind === "flow_start" && r.protocol === IPPROTO_ICMP && r.srcAddr === a.ip && r.dstAddr === b.ip);
