@@ -122,6 +122,11 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     summary.push(`sidecar memory: ${f(sidecar.sidecarMemoryMb / pods, 1)} MB per sidecar (Istio: ~${ISTIO.sidecarMemoryMb} MB); sidecars use ${f(sidecar.sidecarCores, 3)} cores in total at ${top} req/s`);
   }
 
+  // CPU the lab did not use: other work on the machine, which skews every figure.
+  const foreign = Math.max(...aggs.map((a) => a.busyCores - a.podsCores - a.agentCores - a.relayCores - a.softirqCores));
+  if (foreign > 0.2) {
+    summary.push(`warning: other processes on this machine used up to ${f(foreign)} of ${os.cpus().length} cores during the run; latency figures include that contention, rerun on an idle machine for clean numbers`);
+  }
   const rows = (c: Config, r: number) => {
     const a = get(c, r);
     if (!a) return "";

@@ -118,9 +118,10 @@ export async function runBench(o: BenchOptions): Promise<BenchRun> {
     const available = control.availableComponents();
     const certs = available.includes("agent") && available.includes("relay") ? await control.makeCertificates(plan) : undefined;
     const total = o.rates.length * o.rounds * o.configs.length;
+    let rotation = 0;
     for (const rate of o.rates) {
-      for (let round = 0; round < o.rounds; round++) {
-        const order = o.configs.map((_, i) => o.configs[(i + round) % o.configs.length]);
+      for (let round = 0; round < o.rounds; round++, rotation++) {
+        const order = o.configs.map((_, i) => o.configs[(i + rotation) % o.configs.length]);
         for (const config of order) {
           o.log(`[${phases.length + 1}/${total}] ${rate} req/s, round ${round + 1}: ${config}`);
           const r = await runPhase(plan, state, certs, config, rate, round, o);

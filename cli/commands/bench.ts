@@ -17,13 +17,13 @@ const FLAGS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-const DEFAULTS = { rates: "25,50", rounds: "2", warmup: "4", measure: "8", configs: CONFIGS.join(","), out: "bench/results" };
+const DEFAULTS = { rates: "10,25", rounds: "2", warmup: "3", measure: "6", configs: CONFIGS.join(","), out: "bench/results" };
 
 const HELP = `usage: flowlens bench [flags]
 
 Runs the lab replica under three configurations (none, agent, sidecar) at
 fixed request rates, alternating them, and writes OUT/mesh-<time>/report.md.
-Takes about rates x rounds x 3 x (warmup + measure + ~8 s); a few minutes by default.
+Takes about rates x rounds x 3 x (warmup + measure + 10 s): about 4 minutes by default.
 
   --rates R1,R2       frontend requests per second (default ${DEFAULTS.rates})
   --rounds N          rounds per rate (default ${DEFAULTS.rounds})
