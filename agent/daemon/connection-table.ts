@@ -1,6 +1,7 @@
 // Remembers which side opened each connection, so every record about it can be
 // labelled request or reply. Keyed by protocol and the unordered address pair;
-// bounded, evicting the least recently used entry.
+// bounded, evicting the oldest entry (re-registered on every SYN, so a live
+// connection is only forgotten after `capacity` newer ones).
 
 export interface Endpoint4 {
   ip: string;
@@ -35,8 +36,6 @@ export class ConnectionTable {
     const key = canonicalKey(protocol, src, dst);
     const initiator = this.initiators.get(key);
     if (initiator === undefined) return undefined;
-    this.initiators.delete(key);
-    this.initiators.set(key, initiator);
     return initiator !== `${src.ip}|${src.port}`;
   }
 

@@ -39,10 +39,28 @@ const FLAG_BITS: [keyof TCPFlags, number][] = [
   ["CWR", 0x80],
 ];
 
-export function tcpFlagsOf(bits: number): TCPFlags {
+// Small immutable parts that repeat across flows are shared rather than allocated per flow.
+const FLAGS_BY_BITS: TCPFlags[] = Array.from({ length: 256 }, (_, bits) => {
   const flags: TCPFlags = {};
   for (const [name, bit] of FLAG_BITS) if (bits & bit) flags[name] = true;
-  return flags;
+  return Object.freeze(flags);
+});
+const IS_REPLY = Object.freeze({ value: true });
+const IS_REQUEST = Object.freeze({ value: false });
+const eventTypes = new Map<number, { type: number; sub_type: number }>();
+
+function eventType(type: number, subType: number): { type: number; sub_type: number } {
+  const key = type * 65536 + subType;
+  let e = eventTypes.get(key);
+  if (!e) {
+    e = Object.freeze({ type, sub_type: subType });
+    eventTypes.set(key, e);
+  }
+  return e;
+}
+
+export function tcpFlagsOf(bits: number): TCPFlags {
+  return FLAGS_BY_BITS[bits & 0xff];
 }
 
 // Flows are never modified after they are built, so every flow of a pod shares one Endpoint: a full
@@ -121,8 +139,8 @@ export class FlowBuilder {
       Type: "L3_L4",
       node_name: this.options.nodeName,
       event_type: dropped
-        ? { type: EVENT_TYPE_DROP, sub_type: HUBBLE_DROP_REASON_CODES[dropReason!] }
-        : { type: EVENT_TYPE_TRACE, sub_type: r.direction === "ingress" ? TRACE_TO_ENDPOINT : TRACE_FROM_ENDPOINT },
+        ? eventType(EVENT_TYPE_DROP, HUBBLE_DROP_REASON_CODES[dropReason!])
+        : eventType(EVENT_TYPE_TRACE, r.direction === "ingress" ? TRACE_TO_ENDPOINT : TRACE_FROM_ENDPOINT),
       traffic_direction: direction,
       flowlens: {
         packets: r.packets,
@@ -131,7 +149,7 @@ export class FlowBuilder {
       },
     };
     if (isReply !== undefined) {
-      flow.is_reply = { value: isReply };
+      flow.is_reply = isReply ? IS_REPLY : IS_REQUEST;
       flow.reply = isReply;
     }
     if (dropped) {

@@ -8,6 +8,20 @@ import { EVENT_TYPE_DROP, TRACE_TO_ENDPOINT } from "./flow-builder";
 
 const SUBTYPES: Record<number, string> = { [TRACE_TO_ENDPOINT]: "to-endpoint", 5: "from-endpoint" };
 
+/** Label children cached by their label values: prom-client hashes the label object on every inc() otherwise. */
+class LabelCache<L extends string> {
+  private readonly children = new Map<string, { inc(v?: number): void }>();
+  constructor(private readonly counter: Counter<L>) {}
+  inc(labels: Record<L, string>, key: string, value = 1): void {
+    let child = this.children.get(key);
+    if (!child) {
+      child = this.counter.labels(labels);
+      this.children.set(key, child);
+    }
+    child.inc(value);
+  }
+}
+
 export class AgentMetrics {
   readonly registry = new Registry();
   private readonly lastCounters = new Map<string, { packets: number; bytes: number }>();
@@ -31,6 +45,10 @@ export class AgentMetrics {
   readonly eventsPerSecond = new Gauge({ name: "flowlens_kernel_events_per_second", help: "Kernel records received per second over the last interval", registers: [this.registry] });
   readonly ringFlows = new Gauge({ name: "flowlens_ring_flows", help: "Flows held in the ring", registers: [this.registry] });
 
+  private readonly flowsProcessedBy = new LabelCache(this.flowsProcessed);
+  private readonly bytesBy = new LabelCache(this.bytes);
+  private readonly packetsBy = new LabelCache(this.packets);
+
   constructor(private readonly flowCapacity = 131072) {
     collectDefaultMetrics({ register: this.registry, prefix: "flowlens_agent_" });
   }
@@ -41,7 +59,9 @@ export class AgentMetrics {
     const family = flow.IP?.ipVersion ?? "IP_NOT_USED";
     const verdict = flow.verdict ?? "VERDICT_UNKNOWN";
     const dropped = flow.event_type?.type === EVENT_TYPE_DROP;
-    this.flowsProcessed.inc({ type: dropped ? "Drop" : "Trace", subtype: dropped ? "" : SUBTYPES[flow.event_type?.sub_type ?? -1] ?? "", verdict });
+    const type = dropped ? "Drop" : "Trace";
+    const subtype = dropped ? "" : (SUBTYPES[flow.event_type?.sub_type ?? -1] ?? "");
+    this.flowsProcessedBy.inc({ type, subtype, verdict }, `${type}|${subtype}|${verdict}`);
     if (dropped) this.drops.inc({ reason: flow.drop_reason_desc ?? "DROP_REASON_UNKNOWN", protocol });
 
     if (record.kind === "flow_start" || record.kind === "tcp_flags") {
@@ -72,8 +92,9 @@ export class AgentMetrics {
     this.lastCounters.set(key, { packets: r.packets, bytes: r.bytes });
     if (this.lastCounters.size > this.flowCapacity) this.lastCounters.delete(this.lastCounters.keys().next().value!);
     const labels = { protocol, direction: r.direction };
-    if (dp > 0) this.packets.inc(labels, dp);
-    if (db > 0) this.bytes.inc(labels, db);
+    const labelKey = `${protocol}|${r.direction}`;
+    if (dp > 0) this.packetsBy.inc(labels, labelKey, dp);
+    if (db > 0) this.bytesBy.inc(labels, labelKey, db);
   }
 
   /** Records lost in the kernel ring buffer (source PERF_EVENT_RING_BUFFER, as Hubble names it). */

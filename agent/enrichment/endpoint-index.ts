@@ -1,33 +1,37 @@
 // In-memory lookup tables shared by both enrichment sources. Pods are keyed by
 // "namespace/name" so an update replaces every IP and cgroup id the pod had.
+// Cgroup ids (inode numbers, far below 2^53) are kept as numbers: Map lookups
+// by BigInt are several times slower, and this runs once per kernel record.
 import type { PodInfo, ServiceInfo } from "./types";
 
 export class EndpointIndex {
   private readonly pods = new Map<string, PodInfo>();
-  private readonly podCgroups = new Map<string, bigint[]>();
-  private readonly byIp = new Map<string, string>();
-  private readonly byCgroup = new Map<bigint, string>();
+  private readonly podCgroups = new Map<string, number[]>();
+  private readonly byIp = new Map<string, PodInfo>();
+  private readonly byCgroup = new Map<number, PodInfo>();
   private readonly services = new Map<string, ServiceInfo>();
-  private readonly serviceByIp = new Map<string, string>();
+  private readonly serviceByIp = new Map<string, ServiceInfo>();
 
   static podKey(pod: { namespace: string; name: string }): string {
     return `${pod.namespace}/${pod.name}`;
   }
 
-  upsertPod(pod: PodInfo, cgroupIds: bigint[] = this.podCgroups.get(EndpointIndex.podKey(pod)) ?? []): void {
+  /** Adds or replaces a pod; without `cgroupIds` it keeps the cgroups already known for it. */
+  upsertPod(pod: PodInfo, cgroupIds?: bigint[]): void {
     const key = EndpointIndex.podKey(pod);
+    const ids = cgroupIds ? cgroupIds.map(Number) : (this.podCgroups.get(key) ?? []);
     this.deletePod(key);
     this.pods.set(key, pod);
-    for (const ip of pod.ips) this.byIp.set(ip, key);
-    this.podCgroups.set(key, cgroupIds);
-    for (const id of cgroupIds) this.byCgroup.set(id, key);
+    for (const ip of pod.ips) this.byIp.set(ip, pod);
+    this.podCgroups.set(key, ids);
+    for (const id of ids) this.byCgroup.set(id, pod);
   }
 
   deletePod(key: string): void {
     const old = this.pods.get(key);
     if (!old) return;
-    for (const ip of old.ips) if (this.byIp.get(ip) === key) this.byIp.delete(ip);
-    for (const id of this.podCgroups.get(key) ?? []) if (this.byCgroup.get(id) === key) this.byCgroup.delete(id);
+    for (const ip of old.ips) if (this.byIp.get(ip) === old) this.byIp.delete(ip);
+    for (const id of this.podCgroups.get(key) ?? []) if (this.byCgroup.get(id) === old) this.byCgroup.delete(id);
     this.pods.delete(key);
     this.podCgroups.delete(key);
   }
@@ -36,13 +40,13 @@ export class EndpointIndex {
     const key = EndpointIndex.podKey(svc);
     this.deleteService(key);
     this.services.set(key, svc);
-    for (const ip of svc.clusterIPs) this.serviceByIp.set(ip, key);
+    for (const ip of svc.clusterIPs) this.serviceByIp.set(ip, svc);
   }
 
   deleteService(key: string): void {
     const old = this.services.get(key);
     if (!old) return;
-    for (const ip of old.clusterIPs) if (this.serviceByIp.get(ip) === key) this.serviceByIp.delete(ip);
+    for (const ip of old.clusterIPs) if (this.serviceByIp.get(ip) === old) this.serviceByIp.delete(ip);
     this.services.delete(key);
   }
 
@@ -62,17 +66,14 @@ export class EndpointIndex {
   }
 
   podByCgroup(id: bigint): PodInfo | undefined {
-    const key = this.byCgroup.get(id);
-    return key === undefined ? undefined : this.pods.get(key);
+    return this.byCgroup.get(Number(id));
   }
 
   podByIp(ip: string): PodInfo | undefined {
-    const key = this.byIp.get(ip);
-    return key === undefined ? undefined : this.pods.get(key);
+    return this.byIp.get(ip);
   }
 
   serviceByIpAddress(ip: string): ServiceInfo | undefined {
-    const key = this.serviceByIp.get(ip);
-    return key === undefined ? undefined : this.services.get(key);
+    return this.serviceByIp.get(ip);
   }
 }
