@@ -1,4 +1,5 @@
 // The CDKTF app: a `<team>-<env>-cluster` and a `<team>-<env>-platform` stack per template in environments/.
+import "./stacks/runtime";
 import { join, relative } from "node:path";
 import { App } from "cdktf";
 import { loadEnvironmentFiles } from "./environments/load";

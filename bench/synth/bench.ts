@@ -4,7 +4,8 @@
 //   tsx main.ts          the bare app without npx (tsx's launcher plus the node process it starts)
 //   node --import tsx    the bare app in one process
 //   tsc --noEmit         the type-check gate of `make test`
-// Peak RSS is sampled from /proc every 20 ms over the whole process tree (the sum of every process alive at
+// CPU time comes from GNU time (scripts/system-packages.txt: time); it moves less than wall time when other
+// work shares the machine. Peak RSS is sampled from /proc every 20 ms over the whole process tree (the sum of every process alive at
 // that instant), and the largest single process is reported too. Runs alternate between commands so load
 // from other work on the machine spreads over all of them.
 import { spawn } from "node:child_process";
@@ -19,6 +20,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 
 interface Sample {
   wallS: number;
+  /** user + system CPU seconds of the command and every process it waited for (GNU time). */
+  cpuS: number;
   treeMb: number;
   largestMb: number;
   code: number | null;
@@ -61,7 +64,12 @@ function treeRss(root: number): { totalKb: number; largestKb: number } {
 function measure(cmd: string, args: string[], env: Record<string, string>): Promise<Sample> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(cmd, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const timeFile = join(tmpdir(), `fl-bench-time-${process.pid}`);
+    const child = spawn("/usr/bin/time", ["-o", timeFile, "-f", "%U %S", cmd, ...args], {
+      cwd: REPO,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     child.stdout.on("data", (d) => (output += String(d)));
     child.stderr.on("data", (d) => (output += String(d)));
@@ -78,8 +86,10 @@ function measure(cmd: string, args: string[], env: Record<string, string>): Prom
     child.on("exit", (code) => {
       clearInterval(timer);
       const wallS = Number(process.hrtime.bigint() - started) / 1e9;
+      const [user, system] = readFileSync(timeFile, "utf8").trim().split("\n").pop()!.split(" ").map(Number);
+      rmSync(timeFile, { force: true });
       if (code !== 0) process.stderr.write(`${cmd} ${args.join(" ")} exited ${code}:\n${output.slice(-2000)}\n`);
-      resolve({ wallS, treeMb: treeKb / 1024, largestMb: largestKb / 1024, code });
+      resolve({ wallS, cpuS: user + system, treeMb: treeKb / 1024, largestMb: largestKb / 1024, code });
     });
   });
 }
@@ -89,7 +99,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function main(): Promise<void> {
   const out = mkdtempSync(join(tmpdir(), "fl-bench-synth-"));
   const quiet = { CHECKPOINT_DISABLE: "1" };
-  const cases = [
+  const cases: { name: string; target: string; cmd: string; args: string[]; env: Record<string, string> }[] = [
     { name: "cdktf synth (as users run it)", target: "", cmd: join(BIN, "cdktf"), args: ["synth", "--output", join(out, "cli")], env: quiet },
     { name: "npx tsx main.ts (cdktf.json app)", target: "", cmd: "npx", args: ["tsx", "main.ts"], env: { ...quiet, CDKTF_OUTDIR: join(out, "npx") } },
     { name: "tsx main.ts (bare app)", target: "<= 2 s, <= 250 MB", cmd: join(BIN, "tsx"), args: ["main.ts"], env: { CDKTF_OUTDIR: join(out, "bare") } },
@@ -106,7 +116,7 @@ async function main(): Promise<void> {
     const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
     console.log(`bench/synth: ${environments.length} example environments, ${stacks.length} stacks, ${RUNS} runs each`);
     console.log(`machine: ${require("node:os").cpus().length} cores, load average ${load} at the end`);
-    console.log("median wall s (min-max) | median peak RSS of the process tree MB (max) | largest process MB | target");
+    console.log("median wall s (min-max) | median CPU s (user+sys) | median peak RSS of the process tree MB (max) | largest process MB | target");
     for (const c of cases) {
       const s = results.get(c.name)!;
       const walls = s.map((x) => x.wallS);
@@ -114,6 +124,7 @@ async function main(): Promise<void> {
       const failed = s.some((x) => x.code !== 0) ? "  (a run failed)" : "";
       console.log(
         `${c.name.padEnd(34)} ${median(walls).toFixed(2)} s (${Math.min(...walls).toFixed(2)}-${Math.max(...walls).toFixed(2)})` +
+          `  cpu ${median(s.map((x) => x.cpuS)).toFixed(2)} s` +
           `  ${median(trees).toFixed(0)} MB (${Math.max(...trees).toFixed(0)})` +
           `  ${median(s.map((x) => x.largestMb)).toFixed(0)} MB  ${c.target}${failed}`,
       );
