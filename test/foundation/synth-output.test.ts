@@ -22,7 +22,8 @@ async function runIn(cmd: string, args: string[], env: Record<string, string>): 
     const { stdout, stderr } = await run(cmd, args, {
       cwd: REPO,
       env: { ...process.env, CHECKPOINT_DISABLE: "1", ...env },
-      timeout: 90_000,
+      // cdktf synth starts the CLI, npx and tsx before the app: slow when the machine is busy.
+      timeout: 240_000,
     });
     return { code: 0, stdout, stderr };
   } catch (err) {
@@ -51,7 +52,7 @@ describe("synthesizing from the command line", () => {
     for (const f of EXAMPLE_FILES) expect(stacks).toContain(`${f.replace(".yaml", "")}-cluster`);
     expect(stacks).not.toContain("old-stack");
     expect(readdirSync(join(outdir, ".."))).toEqual(["cdktf.out"]);
-  });
+  }, 300_000);
 
   test("a malformed template fails with every problem listed and leaves no output", async () => {
     const envs = copyExamples();
@@ -66,7 +67,7 @@ describe("synthesizing from the command line", () => {
     expect(r.stderr).toMatch(/globex-dev\.yaml: region: Required/);
     expect(existsSync(outdir)).toBe(false);
     expect(readdirSync(join(outdir, ".."))).toEqual([]);
-  });
+  }, 300_000);
 
   test("cdktf synth (which asks the app to continue past errors) still fails on a policy violation and leaves no output", async () => {
     const envs = copyExamples(["globex-dev.yaml"]);
@@ -78,7 +79,7 @@ describe("synthesizing from the command line", () => {
       /\[demo-prod-cluster\/gke\/cluster\] production cluster without deletion protection; set deletionProtection: true/,
     );
     expect(existsSync(outdir)).toBe(false);
-  });
+  }, 300_000);
 });
 
 describe("synthesizeAtomically", () => {
