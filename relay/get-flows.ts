@@ -16,6 +16,7 @@ import type { PeerSet } from "./peer-set";
 import { PeerStream, type PeerStreamSink } from "./peer-stream";
 import { RecentUuids } from "./recent-uuids";
 import { SortWindow } from "./sort-window";
+import { FramedWriter } from "./framed-writer";
 import { decodeFlow, encodeResponse, timestampToUs, usToTimestamp } from "./wire";
 
 export interface GetFlowsContext {
@@ -26,7 +27,7 @@ export interface GetFlowsContext {
   resumeWindowUs: number;
 }
 
-type Call = grpc.ServerWritableStream<GetFlowsRequest, Buffer | GetFlowsResponse>;
+type Call = grpc.ServerWritableStream<GetFlowsRequest, Buffer>;
 
 /** Writes to the client: flows either straight through, or into a last-N ring emitted at the end of the finite phases. */
 class ResponseWriter {
@@ -36,12 +37,13 @@ class ResponseWriter {
   readonly keepLast: number;
   readonly limitFirst: number;
   private drainWaiters: (() => void)[] = [];
+  private readonly out: FramedWriter;
 
-  constructor(private readonly call: Call, req: GetFlowsRequest, private readonly onBackpressure: (paused: boolean) => void) {
+  constructor(call: Call, req: GetFlowsRequest, private readonly onBackpressure: (paused: boolean) => void) {
     const n = req.number ?? 0;
     this.keepLast = n > 0 && !req.first ? n : 0;
     this.limitFirst = n > 0 && req.first ? n : 0;
-    call.on("drain", () => {
+    this.out = new FramedWriter(call, () => {
       this.onBackpressure(false);
       for (const w of this.drainWaiters.splice(0)) w();
     });
@@ -63,8 +65,12 @@ class ResponseWriter {
     this.write(data);
   }
 
-  event(data: Buffer | GetFlowsResponse): void {
+  event(data: Buffer): void {
     this.write(data);
+  }
+
+  flush(): void {
+    this.out.flush();
   }
 
   /** Emits the last-N ring once the finite phases are over. */
@@ -79,8 +85,8 @@ class ResponseWriter {
 
   needsDrain = false;
 
-  private write(data: Buffer | GetFlowsResponse): void {
-    if (!this.call.write(data) && !this.needsDrain) {
+  private write(data: Buffer): void {
+    if (!this.out.write(data) && !this.needsDrain) {
       this.needsDrain = true;
       this.onBackpressure(true);
       void this.waitForDrain().then(() => (this.needsDrain = false));
@@ -162,6 +168,7 @@ export async function serveGetFlows(call: Call, ctx: GetFlowsContext): Promise<v
   } finally {
     stopAll();
   }
+  writer.flush();
   if (!call.cancelled) call.end();
 }
 

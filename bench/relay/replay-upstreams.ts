@@ -1,11 +1,13 @@
 // N Observer servers in one process that replay generated flows (not kernel
 // events) as fast as each follower takes them, or at a fixed rate. Flows are
-// built from one encoded template with a fresh time and uuid spliced in, so
-// the generator costs little next to the relay it feeds.
+// built from one encoded template with a fresh time and uuid spliced in and
+// written through the relay's batching writer, so the generator costs little
+// next to the relay it feeds.
 //   replay-upstreams.ts COUNT RATE_PER_UPSTREAM   (RATE 0 = as fast as backpressure allows)
 // Prints "ports p1,p2,..." once listening.
 import * as grpc from "@grpc/grpc-js";
 import { observerService } from "../../proto/load";
+import { FramedWriter } from "../../relay/framed-writer";
 import { encodeResponse } from "../../relay/wire";
 
 const [count, rate] = process.argv.slice(2).map(Number);
@@ -72,16 +74,15 @@ async function startUpstream(index: number): Promise<number> {
       call.on("cancelled", () => (stopped = true));
       const started = Date.now();
       let sent = 0;
-      const pump = () => {
+      const out = new FramedWriter(call, () => pump());
+      const pump = (): void => {
         if (stopped) return;
         const due = rate > 0 ? Math.floor(((Date.now() - started) * rate) / 1000) - sent : 512;
         for (let k = 0; k < due; k++) {
           seen++;
           sent++;
-          if (!call.write(flowMessage(node, bodies[sent & 63], nodeField))) {
-            call.once("drain", pump);
-            return;
-          }
+          // A false return means the relay is behind: wait for its drain.
+          if (!out.write(flowMessage(node, bodies[sent & 63], nodeField))) return;
         }
         if (rate > 0) setTimeout(pump, 5);
         else setImmediate(pump);
