@@ -36,7 +36,14 @@ function serviceEnvironment(plan: LabPlan): Record<string, string> {
   return env;
 }
 
-export interface LoadSettings { rate: number; duration?: number; warmup?: number; out?: string }
+export interface LoadSettings {
+  rate: number;
+  duration?: number;
+  warmup?: number;
+  out?: string;
+  /** A direct gRPC load on currencyservice after the frontend load (benchmark only). */
+  hop?: { rate: number; duration: number; warmup: number; out: string };
+}
 
 /** Starts a pod's application process. */
 export function startApp(plan: LabPlan, state: StateFile, pod: PodPlan, replica: string, load: LoadSettings): number {
@@ -54,6 +61,9 @@ export function startApp(plan: LabPlan, state: StateFile, pod: PodPlan, replica:
     if (load.duration !== undefined) env.LOAD_DURATION = String(load.duration);
     if (load.warmup !== undefined) env.LOAD_WARMUP = String(load.warmup);
     if (load.out) env.LOAD_OUT = load.out;
+    if (load.hop) {
+      Object.assign(env, { HOP_RATE: String(load.hop.rate), HOP_DURATION: String(load.hop.duration), HOP_WARMUP: String(load.hop.warmup), HOP_OUT: load.hop.out });
+    }
     env.EGRESS_TARGETS = [PEERED_HOST, INTERNET_HOST].map((h) => `${h}:${EXTERNAL_PORT}`).join(",");
   }
   return startProcess(state, {

@@ -80,6 +80,7 @@ export function aggregate(run: BenchRun, config: Config, rate: number): Aggregat
 }
 
 const f = (v: number, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : "n/a");
+const signed = (v: number, d = 3) => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${v.toFixed(d)}` : "n/a");
 const pct = (ratio: number) => (Number.isFinite(ratio) ? `${ratio >= 1 ? "+" : ""}${((ratio - 1) * 100).toFixed(1)}%` : "n/a");
 
 export interface WrittenReport { dir: string; markdown: string; summary: string[] }
@@ -108,6 +109,11 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     title: `Memory (PSS): ${pods} pods plus agents and relay`, unit: "MB", groups: rates.map((r) => `${r} req/s`),
     series: configs.map((c) => ({ name: c, values: rates.map((r) => { const a = get(c, r); return a ? a.podsMemoryMb + a.agentMemoryMb + a.relayMemoryMb : NaN; }) })),
   })]);
+  const hopSummary = (c: Config) => summarize(run.phases.filter((p) => p.config === c).flatMap((p) => p.hop.latenciesUs));
+  charts.push(["hop.svg", barChartSvg({
+    title: `One gRPC hop at ${run.options.hopRate} calls/s`, unit: "ms", groups: ["p50", "p90", "p99"],
+    series: configs.map((c) => { const h = hopSummary(c); return { name: c, values: [h.p50Ms, h.p90Ms, h.p99Ms] }; }),
+  })]);
   for (const [file, svg] of charts) fs.writeFileSync(path.join(dir, file), svg);
 
   const top = rates[rates.length - 1];
@@ -117,8 +123,16 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     const ratio = agent.latency.p99Ms / none.latency.p99Ms;
     summary.push(`agent p99 / none p99 at ${top} req/s: ${f(ratio, 3)} (${pct(ratio)}; target <= ${AGENT_P99_TARGET}: ${ratio <= AGENT_P99_TARGET ? "met" : "not met"})`);
   }
+  const hop = (c: Config) => (configs.includes(c) ? hopSummary(c) : undefined);
+  const hopNone = hop("none"), hopAgent = hop("agent"), hopSidecar = hop("sidecar");
+  if (hopNone && hopAgent) {
+    summary.push(`one gRPC hop at ${run.options.hopRate} calls/s: agent p99 / none p99 = ${f(hopAgent.p99Ms / hopNone.p99Ms, 3)} (${pct(hopAgent.p99Ms / hopNone.p99Ms)})`);
+  }
+  if (hopNone && hopSidecar) {
+    summary.push(`one gRPC hop through two sidecars adds p50 ${signed(hopSidecar.p50Ms - hopNone.p50Ms)} ms, p90 ${signed(hopSidecar.p90Ms - hopNone.p90Ms)} ms, p99 ${signed(hopSidecar.p99Ms - hopNone.p99Ms)} ms (Istio 1.20: +${ISTIO.addedP90Ms} ms p90, +${ISTIO.addedP99Ms} ms p99)`);
+  }
   if (none && sidecar) {
-    summary.push(`sidecar added latency at ${top} req/s: p50 +${f(sidecar.latency.p50Ms - none.latency.p50Ms, 3)} ms, p90 +${f(sidecar.latency.p90Ms - none.latency.p90Ms, 3)} ms, p99 +${f(sidecar.latency.p99Ms - none.latency.p99Ms, 3)} ms (end to end, several sidecar pairs per request)`);
+    summary.push(`sidecar added latency at ${top} req/s: p50 ${signed(sidecar.latency.p50Ms - none.latency.p50Ms)} ms, p90 ${signed(sidecar.latency.p90Ms - none.latency.p90Ms)} ms, p99 ${signed(sidecar.latency.p99Ms - none.latency.p99Ms)} ms (end to end, several sidecar pairs per request)`);
     summary.push(`sidecar memory: ${f(sidecar.sidecarMemoryMb / pods, 1)} MB per sidecar (Istio: ~${ISTIO.sidecarMemoryMb} MB); sidecars use ${f(sidecar.sidecarCores, 3)} cores in total at ${top} req/s`);
   }
 
@@ -174,6 +188,18 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     ``,
     ...rates.map((r) => `![latency at ${r} req/s](latency-${r}rps.svg)`),
     ``,
+    `## One service-to-service hop (ms)`,
+    ``,
+    `After each phase's frontend load, the load generator calls currencyservice's Convert directly over gRPC at`,
+    `${run.options.hopRate} calls/s for ${run.options.hopS} s (same open model), pooled over all phases of a configuration. With sidecars`,
+    `the call crosses two (the caller's outbound and the callee's inbound), as in Istio's two-sidecar figures.`,
+    ``,
+    `| config | p50 | p90 | p99 | max | samples |`,
+    `|---|---|---|---|---|---|`,
+    ...configs.map((c) => { const h = hop(c); return h ? `| ${c} | ${f(h.p50Ms, 3)} | ${f(h.p90Ms, 3)} | ${f(h.p99Ms, 3)} | ${f(h.maxMs, 3)} | ${h.count} |` : ""; }),
+    ``,
+    `![one hop](hop.svg)`,
+    ``,
     `## CPU (cores, mean over the measured window)`,
     ``,
     `Pods and nodes from cgroup v2 \`cpu.stat\` (a node is its pods plus its agent); sidecars from their processes'`,
@@ -202,7 +228,11 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     ``,
   ].join("\n");
   fs.writeFileSync(path.join(dir, "report.md"), md);
-  const raw = run.phases.map(({ load, ...rest }) => ({ ...rest, load: { ...load, latenciesUs: undefined, summary: summarize(load.latenciesUs) } }));
+  const raw = run.phases.map(({ load, hop, ...rest }) => ({
+    ...rest,
+    load: { ...load, latenciesUs: undefined, summary: summarize(load.latenciesUs) },
+    hop: { ...hop, latenciesUs: undefined, summary: summarize(hop.latenciesUs) },
+  }));
   fs.writeFileSync(path.join(dir, "phases.json"), JSON.stringify(raw, null, 1));
   return { dir, markdown: path.join(dir, "report.md"), summary };
 }

@@ -26,14 +26,21 @@ export interface BenchOptions {
   warmupS: number;
   measureS: number;
   configs: Config[];
+  /** Direct gRPC calls per second from the load generator to currencyservice, after the frontend load. */
+  hopRate: number;
+  hopS: number;
   log: (line: string) => void;
 }
+
+const HOP_WARMUP_S = 1;
 
 export interface PhaseResult {
   config: Config;
   rate: number;
   round: number;
   load: LoadResult;
+  /** One service-to-service hop: loadgenerator -> currencyservice Convert. */
+  hop: LoadResult;
   cores: ReturnType<typeof coresBetween>;
   /** Cores used by each pod's sidecar (haproxy) during the measurement. */
   sidecarCores: Record<string, number>;
@@ -53,6 +60,13 @@ function sumValues(r: Record<string, number>): number {
   return Object.values(r).reduce((a, b) => a + b, 0);
 }
 
+async function readResult(file: string, timeoutMs: number, plan: LabPlan): Promise<LoadResult> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fs.existsSync(file) && Date.now() < deadline) await sleep(100);
+  if (!fs.existsSync(file)) throw new LabError(`the load generator wrote no results to ${file}; see ${path.join(plan.dir, "logs")}`);
+  return JSON.parse(fs.readFileSync(file, "utf8")) as LoadResult;
+}
+
 async function runPhase(plan: LabPlan, state: StateFile, certs: control.Certificates | undefined, config: Config, rate: number, round: number, o: BenchOptions): Promise<PhaseResult> {
   const sidecars = config === "sidecar";
   const phasePlan: LabPlan = { ...plan, options: { ...plan.options, sidecars } };
@@ -66,7 +80,9 @@ async function runPhase(plan: LabPlan, state: StateFile, certs: control.Certific
   }
   const resultsDir = path.join(plan.dir, "results");
   const out = path.join(resultsDir, `${config}-${rate}-${round}.json`);
-  const load = { rate, duration: o.warmupS + o.measureS, warmup: o.warmupS, out };
+  const hopOut = path.join(resultsDir, `${config}-${rate}-${round}-hop.json`);
+  const load = { rate, duration: o.warmupS + o.measureS, warmup: o.warmupS, out,
+    hop: { rate: o.hopRate, duration: HOP_WARMUP_S + o.hopS, warmup: HOP_WARMUP_S, out: hopOut } };
   await startReplica(phasePlan, state, load, () => undefined, false);
   // Let a dozen freshly started processes finish starting before the clock runs.
   await sleep(SETTLE_MS);
@@ -88,13 +104,11 @@ async function runPhase(plan: LabPlan, state: StateFile, certs: control.Certific
     for (const n of plan.nodes) agentMemoryMb[n.name] = sumValues(pssByCommand(path.join(plan.systemCgroup, `agent-${n.name}`)));
     relayMemoryMb = sumValues(pssByCommand(path.join(plan.systemCgroup, "relay")));
   }
-  const deadline = Date.now() + 20_000;
-  while (!fs.existsSync(out) && Date.now() < deadline) await sleep(100);
-  if (!fs.existsSync(out)) throw new LabError(`the load generator wrote no results to ${out}; see ${path.join(plan.dir, "logs")}`);
-  const result = JSON.parse(fs.readFileSync(out, "utf8")) as LoadResult;
+  const result = await readResult(out, 20_000, plan);
+  const hop = await readResult(hopOut, (HOP_WARMUP_S + o.hopS + 20) * 1000, plan);
   for (const node of plan.nodes) await killCgroupTree(node.cgroup);
   await killCgroupTree(plan.systemCgroup);
-  return { config, rate, round, load: result, cores: coresBetween(before, after), sidecarCores, podMemoryMb, agentMemoryMb, relayMemoryMb };
+  return { config, rate, round, load: result, hop, cores: coresBetween(before, after), sidecarCores, podMemoryMb, agentMemoryMb, relayMemoryMb };
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchRun> {
@@ -127,7 +141,7 @@ export async function runBench(o: BenchOptions): Promise<BenchRun> {
           const r = await runPhase(plan, state, certs, config, rate, round, o);
           const sorted = [...r.load.latenciesUs].sort((a, b) => a - b);
           const p99 = sorted.length ? sorted[Math.ceil(0.99 * sorted.length) - 1] / 1000 : NaN;
-          o.log(`    ${r.load.completed}/${r.load.scheduled} ok, ${r.load.errors} errors, p99 ${p99.toFixed(2)} ms, busy ${r.cores.busy.toFixed(2)} cores`);
+          o.log(`    ${r.load.completed}/${r.load.scheduled} ok, ${r.load.errors} errors, p99 ${p99.toFixed(2)} ms, busy ${r.cores.busy.toFixed(2)} cores; hop ${r.hop.completed}/${r.hop.scheduled} ok`);
           phases.push(r);
         }
       }

@@ -13,23 +13,27 @@ const FLAGS = {
   warmup: { type: "string" },
   measure: { type: "string" },
   configs: { type: "string" },
+  "hop-rate": { type: "string" },
+  hop: { type: "string" },
   out: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
-const DEFAULTS = { rates: "10,25", rounds: "2", warmup: "3", measure: "6", configs: CONFIGS.join(","), out: "bench/results" };
+const DEFAULTS = { rates: "10,25", rounds: "2", warmup: "3", measure: "6", configs: CONFIGS.join(","), hopRate: "100", hop: "4", out: "bench/results" };
 
 const HELP = `usage: flowlens bench [flags]
 
 Runs the lab replica under three configurations (none, agent, sidecar) at
 fixed request rates, alternating them, and writes OUT/mesh-<time>/report.md.
-Takes about rates x rounds x 3 x (warmup + measure + 10 s): about 4 minutes by default.
+Takes about rates x rounds x 3 x (warmup + measure + hop + 11 s): about 4.5 minutes by default.
 
   --rates R1,R2       frontend requests per second (default ${DEFAULTS.rates})
   --rounds N          rounds per rate (default ${DEFAULTS.rounds})
   --warmup S          seconds before measuring, per phase (default ${DEFAULTS.warmup})
   --measure S         measured seconds per phase (default ${DEFAULTS.measure})
   --configs LIST      subset of ${CONFIGS.join(",")} (default all)
+  --hop-rate N        direct gRPC calls/s to one service after each phase (default ${DEFAULTS.hopRate})
+  --hop S             seconds of that single-hop load (default ${DEFAULTS.hop})
   --out DIR           report folder (default ${DEFAULTS.out})
 `;
 
@@ -58,6 +62,8 @@ export async function run(argv: string[]): Promise<number> {
       warmupS: positive("warmup", stringFlag(flags, "warmup") ?? DEFAULTS.warmup, 300),
       measureS: positive("measure", stringFlag(flags, "measure") ?? DEFAULTS.measure, 600),
       configs: chosen,
+      hopRate: positive("hop-rate", stringFlag(flags, "hop-rate") ?? DEFAULTS.hopRate, 5000),
+      hopS: positive("hop", stringFlag(flags, "hop") ?? DEFAULTS.hop, 600),
       log: (line: string) => process.stdout.write(`${line}\n`),
     };
     const result = await runBench(options);

@@ -29,6 +29,15 @@ async function main(role: string | undefined): Promise<void> {
       warmup: numberEnv("LOAD_WARMUP", 0),
       out: process.env.LOAD_OUT || undefined,
       egressTargets: (process.env.EGRESS_TARGETS ?? "").split(",").filter(Boolean),
+      hop: process.env.HOP_OUT
+        ? {
+            address: process.env.CURRENCY_SERVICE_ADDR ?? "",
+            rate: numberEnv("HOP_RATE", 100),
+            duration: numberEnv("HOP_DURATION", 5),
+            warmup: numberEnv("HOP_WARMUP", 1),
+            out: process.env.HOP_OUT,
+          }
+        : undefined,
     });
   } else if (role && STARTERS[role]) {
     await STARTERS[role](port);
