@@ -40,9 +40,10 @@ export class Peer extends EventEmitter {
       "grpc.keepalive_time_ms": 10_000,
       "grpc.keepalive_timeout_ms": 5_000,
       "grpc.max_receive_message_length": 16 * 1024 * 1024,
-      // Flows are small and many: a large HTTP/2 window keeps the agent writing
-      // while the relay's event loop is busy, instead of one window per round trip.
-      "grpc-node.flow_control_window": 8 * 1024 * 1024,
+      // Flows are small and many: a 1 MiB HTTP/2 window (about 5,000 flows) keeps
+      // the agent writing while the relay's event loop is busy, without letting a
+      // paused stream buffer seconds of flows.
+      "grpc-node.flow_control_window": 1024 * 1024,
     });
   }
 

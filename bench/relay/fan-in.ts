@@ -93,7 +93,7 @@ interface Measured {
 
 /** Follows the relay with a client that reads only time and uuid from each response. */
 async function rawFollower(port: number, seconds: number): Promise<Measured> {
-  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc-node.flow_control_window": 1024 * 1024 });
   const request = Buffer.from([0x18, 0x01]); // GetFlowsRequest{follow: true}
   const call = client.makeServerStreamRequest("/observer.Observer/GetFlows", (b: Buffer) => b, (b: Buffer) => b, request);
   let counting = false;

@@ -21,7 +21,7 @@ export function connectObserver(address: string, tls: ClientTlsFiles): ObserverC
   const { credentials, options } = clientConnection(tls);
   const Ctor = observerClientConstructor();
   // A large HTTP/2 window lets a busy relay keep writing while this process prints.
-  const client = new Ctor(address, credentials, { ...options, "grpc-node.flow_control_window": 8 * 1024 * 1024 }) as any;
+  const client = new Ctor(address, credentials, { ...options, "grpc-node.flow_control_window": 1024 * 1024 }) as any;
   const unary = <T>(method: string, deadlineMs: number) =>
     new Promise<T>((resolve, reject) => {
       client[method]({}, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: T) =>
