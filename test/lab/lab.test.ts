@@ -45,6 +45,18 @@ async function netnsWithPrefix(prefix: string): Promise<string[]> {
   return stdout.split("\n").map((l) => l.split(" ")[0]).filter((n) => n.startsWith(prefix));
 }
 
+/** Inode numbers (cgroup ids) of the lab's cgroups, to find BPF links attached to them. */
+function cgroupIds(root: string): number[] {
+  const ids = [fs.statSync(root).ino];
+  for (const e of fs.readdirSync(root, { withFileTypes: true })) if (e.isDirectory()) ids.push(...cgroupIds(path.join(root, e.name)));
+  return ids;
+}
+
+async function cgroupLinks(ids: number[]): Promise<unknown[]> {
+  const { stdout } = await run("bpftool", ["-j", "link", "show"]);
+  return (JSON.parse(stdout) as { type?: string; cgroup_id?: number }[]).filter((l) => l.type === "cgroup" && ids.includes(l.cgroup_id ?? -1));
+}
+
 async function expectNothingLeft(lab: Lab, pids: number[]): Promise<void> {
   expect(await netnsWithPrefix(`${lab.name}-`)).toEqual([]);
   expect(fs.existsSync(path.join(CGROUP_UNIFIED, lab.name))).toBe(false);
@@ -67,11 +79,13 @@ describe("the lab with the observability stack", () => {
   const lab = newLab();
   let metadata: Metadata;
   let pids: number[] = [];
+  let labCgroupIds: number[] = [];
 
   beforeAll(async () => {
     await labUp(lab, []);
     metadata = JSON.parse(fs.readFileSync(`/run/flowlens-lab/${lab.name}/metadata.json`, "utf8")) as Metadata;
     pids = statePids(lab.name);
+    labCgroupIds = cgroupIds(path.join(CGROUP_UNIFIED, lab.name));
   }, 180_000);
 
   afterAll(async () => {
@@ -126,9 +140,14 @@ describe("the lab with the observability stack", () => {
     expect([...nodes].sort()).toEqual(["lab-node-1", "lab-node-2"]);
   }, 90_000);
 
-  test("down removes every namespace, cgroup, nft table, link and process", async () => {
+  test("the agents attach their eBPF programs to the lab's node cgroups", async () => {
+    expect((await cgroupLinks(labCgroupIds)).length).toBeGreaterThan(0);
+  });
+
+  test("down removes every namespace, cgroup, nft table, link, BPF link and process", async () => {
     await labDown(lab.name);
     await expectNothingLeft(lab, pids);
+    expect(await cgroupLinks(labCgroupIds)).toEqual([]);
   }, 60_000);
 });
 
