@@ -10,7 +10,7 @@ import { clientFlags } from "../../lab/control-plane";
 import { isAlive } from "../../lab/processes";
 import { StateFile } from "../../lab/state";
 import { CommandError, reportError, UsageError } from "../lib/errors";
-import { boolFlag, parseFlags, stringFlag } from "../lib/flags";
+import { boolFlag, envName, parseFlags, stringFlag } from "../lib/flags";
 import { LabError } from "../../lab/errors";
 
 const FLAGS = {
@@ -105,7 +105,30 @@ function egressDestinations(file: string): string[] {
   return parsed.platform.egressNat.destinations;
 }
 
-function printReady(lab: RunningLab): void {
+/** FLOWLENS_* settings that point `flowlens observe|status` at the lab's relay. */
+function writeClientEnv(lab: RunningLab): string {
+  const flags = clientFlags(lab.plan, lab.certs!);
+  const lines: string[] = [];
+  for (let i = 0; i < flags.length; i += 2) lines.push(`export ${envName(flags[i].slice(2))}=${flags[i + 1]}`);
+  const file = path.join(lab.plan.dir, "client.env");
+  fs.writeFileSync(file, `${lines.join("\n")}\n`, { mode: 0o600 });
+  return file;
+}
+
+/** A few flows for the start-up message; the agents report flows every few seconds, so wait (bounded) for some. */
+async function sampleFlows(envFile: string): Promise<string> {
+  const flowlens = path.resolve(__dirname, "../../bin/flowlens");
+  let output = "";
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const sample = spawnSync("sh", ["-c", `. "${envFile}" && exec "${flowlens}" observe --last 5 --protocol tcp`], { encoding: "utf8", timeout: 20_000 });
+    output = sample.stdout || sample.stderr;
+    if (output.split("\n").filter((l) => l.includes("boutique/")).length >= 5) break;
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+  return output || "(no flows yet)\n";
+}
+
+async function printReady(lab: RunningLab): Promise<void> {
   const { state, plan } = lab;
   const out = process.stdout;
   out.write(`\nlab "${plan.options.name}" is up: ${plan.nodes.length} nodes, ${plan.pods.length} pods${plan.options.sidecars ? " with sidecars" : ""}\n`);
@@ -117,10 +140,9 @@ function printReady(lab: RunningLab): void {
     out.write(`\n  UI:     ${state.state.endpoints.ui}  (sign in with token ${token}, kept in ${lab.uiTokenFile})\n`);
   }
   if (state.state.endpoints.relay && lab.certs) {
-    const observe = ["bin/flowlens", "observe", ...clientFlags(plan, lab.certs)];
-    out.write(`  relay:  ${state.state.endpoints.relay}\n\n$ ${observe.join(" ")} --last 5\n`);
-    const sample = spawnSync(path.resolve(__dirname, "../../bin/flowlens"), [...observe.slice(1), "--last", "5"], { encoding: "utf8", timeout: 20_000 });
-    out.write(sample.stdout || sample.stderr || "(no flows yet)\n");
+    const envFile = writeClientEnv(lab);
+    out.write(`  relay:  ${state.state.endpoints.relay}\n\n$ . ${envFile}   # relay address and mTLS client certificate\n$ bin/flowlens observe --last 5 --protocol tcp\n`);
+    out.write(await sampleFlows(envFile));
   }
   out.write(`\nmetadata: ${plan.metadataFile}\nlogs:     ${path.join(plan.dir, "logs")}\n`);
 }
@@ -144,7 +166,7 @@ async function runUp(flags: ReturnType<typeof parseFlags>): Promise<number> {
       if (interrupted) throw new LabError("interrupted; the lab was removed");
       process.stdout.write(`[${++n}] ${step}\n`);
     });
-    printReady(lab);
+    await printReady(lab);
     if (boolFlag(flags, "detach") && !interrupted) {
       process.stdout.write(`\nrunning detached; remove it with: bin/flowlens lab down${opts.name === DEFAULT_OPTIONS.name ? "" : ` --name ${opts.name}`}\n`);
       return 0;
