@@ -91,10 +91,11 @@ export class AgentDaemon {
     this.capture.onRecords((records: KernelRecord[]) => {
       const now = Date.now();
       this.eventsRate.add(records.length);
+      this.metrics.received(records.length);
       for (const r of records) {
-        const flow = builder.build(r);
-        this.ring.push({ flow, timeMs: now });
-        this.metrics.observe(r, flow);
+        const entry = builder.build(r);
+        this.ring.push({ entry, timeMs: now });
+        this.metrics.observe(entry);
       }
       this.flowsRate.add(records.length);
       this.metrics.ringFlows.set(this.ring.size);

@@ -3,47 +3,47 @@
 // bounded, evicting the oldest entry (re-registered on every SYN, so a live
 // connection is only forgotten after `capacity` newer ones).
 
-export interface Endpoint4 {
-  ip: string;
-  port: number;
+/** A record's address pair in canonical order, computed once per record. */
+export interface PairKey {
+  key: string;
+  /** True when the record's source sorts first in `key`. */
+  srcFirst: boolean;
 }
 
-function canonicalKey(protocol: number, a: Endpoint4, b: Endpoint4): string {
-  const x = `${a.ip}|${a.port}`;
-  const y = `${b.ip}|${b.port}`;
-  return x < y ? `${protocol}|${x}|${y}` : `${protocol}|${y}|${x}`;
+export function pairKey(protocol: number, srcIp: string, srcPort: number, dstIp: string, dstPort: number): PairKey {
+  const a = `${srcIp}|${srcPort}`;
+  const b = `${dstIp}|${dstPort}`;
+  return a < b ? { key: `${protocol}|${a}|${b}`, srcFirst: true } : { key: `${protocol}|${b}|${a}`, srcFirst: false };
 }
 
 export class ConnectionTable {
-  private readonly initiators = new Map<string, string>();
+  /** Value: whether the endpoint that sorts first opened the connection. */
+  private readonly firstIsInitiator = new Map<string, boolean>();
 
   constructor(private readonly capacity: number) {}
 
   get size(): number {
-    return this.initiators.size;
+    return this.firstIsInitiator.size;
   }
 
-  /** Records `initiator` as the side that opened the connection between `a` and `b` (overrides a guess). */
-  setInitiator(protocol: number, a: Endpoint4, b: Endpoint4, initiator: Endpoint4): void {
-    const key = canonicalKey(protocol, a, b);
-    this.initiators.delete(key);
-    this.initiators.set(key, `${initiator.ip}|${initiator.port}`);
-    if (this.initiators.size > this.capacity) this.initiators.delete(this.initiators.keys().next().value!);
+  /** Records which end opened the connection (overrides an earlier guess). */
+  setInitiator(pair: PairKey, srcIsInitiator: boolean): void {
+    const fresh = !this.firstIsInitiator.has(pair.key);
+    this.firstIsInitiator.set(pair.key, srcIsInitiator === pair.srcFirst);
+    if (fresh && this.firstIsInitiator.size > this.capacity) this.firstIsInitiator.delete(this.firstIsInitiator.keys().next().value!);
   }
 
-  /** True when `src` is the responder, false when it opened the connection, undefined when unknown. */
-  isReply(protocol: number, src: Endpoint4, dst: Endpoint4): boolean | undefined {
-    const key = canonicalKey(protocol, src, dst);
-    const initiator = this.initiators.get(key);
-    if (initiator === undefined) return undefined;
-    return initiator !== `${src.ip}|${src.port}`;
+  /** True when the source answered, false when it opened the connection, undefined when unknown. */
+  isReply(pair: PairKey): boolean | undefined {
+    const first = this.firstIsInitiator.get(pair.key);
+    return first === undefined ? undefined : first !== pair.srcFirst;
   }
 
-  /** Looks the pair up, and when it is new records `src` as the initiator (first packet seen opens it). */
-  isReplyOrOpen(protocol: number, src: Endpoint4, dst: Endpoint4): boolean {
-    const known = this.isReply(protocol, src, dst);
+  /** Looks the pair up, and when it is new records the source as the initiator (first packet seen opens it). */
+  isReplyOrOpen(pair: PairKey): boolean {
+    const known = this.isReply(pair);
     if (known !== undefined) return known;
-    this.setInitiator(protocol, src, dst, src);
+    this.setInitiator(pair, true);
     return false;
   }
 }

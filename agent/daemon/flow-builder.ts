@@ -2,13 +2,13 @@
 // `traffic_direction` is the direction of the connection relative to the local
 // pod (a server's replies are INGRESS traffic), and `is_reply` says whether the
 // flow's source is the side that answered.
-import { randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { KernelRecord } from "../kernel/record";
 import type { Endpoint, Flow, Layer4, TCPFlags, TrafficDirection } from "../../proto/types";
 import { timestampFromNanos } from "../../proto/types";
-import type { Enrichment, PodInfo } from "../enrichment/types";
-import { ConnectionTable, type Endpoint4 } from "./connection-table";
-import { HUBBLE_DROP_REASON_CODES, hubbleDropReason } from "./drop-reasons";
+import type { Enrichment, PodInfo, ServiceInfo } from "../enrichment/types";
+import { ConnectionTable, pairKey } from "./connection-table";
+import { HUBBLE_DROP_REASON_CODES, hubbleDropReason, type HubbleDropReason } from "./drop-reasons";
 
 const IPPROTO_ICMP = 1;
 const IPPROTO_TCP = 6;
@@ -97,68 +97,81 @@ export interface FlowBuilderOptions {
   connectionCapacity?: number;
 }
 
-export class FlowBuilder {
-  private readonly connections: ConnectionTable;
-  private readonly icmpTypes = new Map<string, { type: number; code: number }>();
-  private readonly capacity: number;
+/**
+ * What the ring keeps per kernel record: the record plus everything resolved at
+ * arrival (pods, services, reply status, ICMP type). The Hubble Flow is built
+ * on each read, so a full ring costs a fraction of the memory of Flow objects
+ * and records nobody reads are never turned into flows.
+ */
+export class FlowEntry {
+  constructor(
+    readonly record: KernelRecord,
+    readonly sourcePod: PodInfo | undefined,
+    readonly destinationPod: PodInfo | undefined,
+    readonly sourceService: ServiceInfo | undefined,
+    readonly destinationService: ServiceInfo | undefined,
+    readonly isReply: boolean | undefined,
+    readonly icmp: { type: number; code: number } | undefined,
+    private readonly ids: FlowIds,
+    private readonly seq: number,
+  ) {}
 
-  constructor(private readonly options: FlowBuilderOptions) {
-    this.capacity = options.connectionCapacity ?? 131072;
-    this.connections = new ConnectionTable(this.capacity);
+  get dropped(): boolean {
+    return this.record.kind === "drop";
   }
 
-  build(r: KernelRecord): Flow {
-    const src: Endpoint4 = { ip: r.srcAddr, port: r.srcPort };
-    const dst: Endpoint4 = { ip: r.dstAddr, port: r.dstPort };
-    const icmp = this.icmpOf(r);
-    const isReply = this.replyStatus(r, src, dst, icmp?.type);
+  get dropReason(): HubbleDropReason | undefined {
+    return this.dropped ? hubbleDropReason(this.record.dropReasonName) : undefined;
+  }
+
+  /** Hubble's traffic direction: packet records flip for replies, socket records are already oriented by connection. */
+  get trafficDirection(): TrafficDirection {
+    const r = this.record;
     const packetDirection: TrafficDirection = r.direction === "ingress" ? "INGRESS" : r.direction === "egress" ? "EGRESS" : "TRAFFIC_DIRECTION_UNKNOWN";
-    // Socket records are already oriented by connection; packet records flip for replies.
-    const direction = SOCKET_KINDS.has(r.kind) || isReply !== true ? packetDirection : flip(packetDirection);
+    return SOCKET_KINDS.has(r.kind) || this.isReply !== true ? packetDirection : flip(packetDirection);
+  }
 
-    // The cgroup names the local pod reliably (host-network pods share IPs); the IP names the peer.
-    const local = r.cgroupId !== 0n ? this.options.enrichment.podByCgroup(r.cgroupId) : undefined;
-    const localIsSource = SOCKET_KINDS.has(r.kind) || r.direction === "egress";
-    const srcPod = (localIsSource ? local : undefined) ?? this.options.enrichment.podByIp(r.srcAddr);
-    const dstPod = (!localIsSource ? local : undefined) ?? this.options.enrichment.podByIp(r.dstAddr);
-    const srcService = this.options.enrichment.serviceByIp(r.srcAddr);
-    const dstService = this.options.enrichment.serviceByIp(r.dstAddr);
+  /** Flags of the packet for packet events, every flag seen so far for flushes. */
+  get tcpFlagBits(): number {
+    const r = this.record;
+    return r.kind === "flow_start" || r.kind === "tcp_flags" || r.kind === "drop" ? r.tcpFlagsNow : r.tcpFlags;
+  }
 
-    const dropped = r.kind === "drop";
-    const dropReason = dropped ? hubbleDropReason(r.dropReasonName) : undefined;
-    const packetFlags = r.kind === "flow_start" || r.kind === "tcp_flags" || dropped ? r.tcpFlagsNow : r.tcpFlags;
-
+  /** A new Flow object on every call (never cached: the ring stays compact). */
+  get flow(): Flow {
+    const r = this.record;
+    const dropReason = this.dropReason;
     const flow: Flow = {
       time: timestampFromNanos(r.timeNs),
-      uuid: randomUUID(),
-      verdict: dropped ? "DROPPED" : "FORWARDED",
+      uuid: this.ids.uuid(this.seq),
+      verdict: dropReason ? "DROPPED" : "FORWARDED",
       IP: { source: r.srcAddr, destination: r.dstAddr, ipVersion: r.family === 6 ? "IPv6" : "IPv4" },
-      l4: this.layer4(r, packetFlags, icmp),
-      source: endpointOf(srcPod),
-      destination: endpointOf(dstPod),
+      l4: layer4(r, this.tcpFlagBits, this.icmp),
+      source: endpointOf(this.sourcePod),
+      destination: endpointOf(this.destinationPod),
       Type: "L3_L4",
-      node_name: this.options.nodeName,
-      event_type: dropped
-        ? eventType(EVENT_TYPE_DROP, HUBBLE_DROP_REASON_CODES[dropReason!])
+      node_name: this.ids.nodeName,
+      event_type: dropReason
+        ? eventType(EVENT_TYPE_DROP, HUBBLE_DROP_REASON_CODES[dropReason])
         : eventType(EVENT_TYPE_TRACE, r.direction === "ingress" ? TRACE_TO_ENDPOINT : TRACE_FROM_ENDPOINT),
-      traffic_direction: direction,
+      traffic_direction: this.trafficDirection,
       flowlens: {
         packets: r.packets,
         bytes: r.bytes,
         event: r.kind,
       },
     };
-    if (isReply !== undefined) {
-      flow.is_reply = isReply ? IS_REPLY : IS_REQUEST;
-      flow.reply = isReply;
+    if (this.isReply !== undefined) {
+      flow.is_reply = this.isReply ? IS_REPLY : IS_REQUEST;
+      flow.reply = this.isReply;
     }
-    if (dropped) {
-      flow.drop_reason = HUBBLE_DROP_REASON_CODES[dropReason!];
+    if (dropReason) {
+      flow.drop_reason = HUBBLE_DROP_REASON_CODES[dropReason];
       flow.drop_reason_desc = dropReason as never;
       flow.flowlens!.kernel_drop_reason = r.dropReasonName;
     }
-    if (srcService) flow.source_service = { namespace: srcService.namespace, name: srcService.name };
-    if (dstService) flow.destination_service = { namespace: dstService.namespace, name: dstService.name };
+    if (this.sourceService) flow.source_service = { namespace: this.sourceService.namespace, name: this.sourceService.name };
+    if (this.destinationService) flow.destination_service = { namespace: this.destinationService.namespace, name: this.destinationService.name };
     if (r.ifindex) flow.interface = { index: r.ifindex };
     if (r.sockCookie) flow.socket_cookie = Number(r.sockCookie);
     if (r.cgroupId) flow.cgroup_id = Number(r.cgroupId);
@@ -173,6 +186,51 @@ export class FlowBuilder {
       if (r.connectLatencyNs) flow.flowlens!.connect_latency_ns = r.connectLatencyNs;
     }
     return flow;
+  }
+}
+
+/**
+ * Flow UUIDs that stay the same on every read: a random prefix per agent run
+ * and the entry's sequence number, in UUID form (version 4 and variant bits set).
+ */
+class FlowIds {
+  private readonly prefix: string;
+
+  constructor(readonly nodeName: string) {
+    const hex = randomBytes(8).toString("hex");
+    this.prefix = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}`;
+  }
+
+  uuid(seq: number): string {
+    const hex = seq.toString(16).padStart(15, "0");
+    return `${this.prefix}-8${hex.slice(0, 3)}-${hex.slice(3)}`;
+  }
+}
+
+export class FlowBuilder {
+  private readonly connections: ConnectionTable;
+  private readonly icmpTypes = new Map<string, { type: number; code: number }>();
+  private readonly capacity: number;
+  private readonly ids: FlowIds;
+  private seq = 0;
+
+  constructor(private readonly options: FlowBuilderOptions) {
+    this.capacity = options.connectionCapacity ?? 131072;
+    this.connections = new ConnectionTable(this.capacity);
+    this.ids = new FlowIds(options.nodeName);
+  }
+
+  /** Resolves a record in arrival order (reply tracking depends on it). */
+  build(r: KernelRecord): FlowEntry {
+    const icmp = this.icmpOf(r);
+    const isReply = this.replyStatus(r, icmp?.type);
+    // The cgroup names the local pod reliably (host-network pods share IPs); the IP names the peer.
+    const { enrichment } = this.options;
+    const local = r.cgroupId !== 0n ? enrichment.podByCgroup(r.cgroupId) : undefined;
+    const localIsSource = SOCKET_KINDS.has(r.kind) || r.direction === "egress";
+    const srcPod = (localIsSource ? local : undefined) ?? enrichment.podByIp(r.srcAddr);
+    const dstPod = (!localIsSource ? local : undefined) ?? enrichment.podByIp(r.dstAddr);
+    return new FlowEntry(r, srcPod, dstPod, enrichment.serviceByIp(r.srcAddr), enrichment.serviceByIp(r.dstAddr), isReply, icmp, this.ids, ++this.seq);
   }
 
   /** ICMP type and code: carried by the flow's first record, remembered for its later ones. */
@@ -189,49 +247,46 @@ export class FlowBuilder {
     return this.icmpTypes.get(key);
   }
 
-  private replyStatus(r: KernelRecord, src: Endpoint4, dst: Endpoint4, icmpType: number | undefined): boolean | undefined {
+  private replyStatus(r: KernelRecord, icmpType: number | undefined): boolean | undefined {
     const proto = r.protocol;
+    const t = this.connections;
     if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) {
       // Echo id sits in different places for requests and replies; the address pair is enough.
-      const a = { ip: src.ip, port: 0 };
-      const b = { ip: dst.ip, port: 0 };
-      if (icmpType !== undefined && ICMP_ECHO_REQUEST.has(icmpType)) this.connections.setInitiator(proto, a, b, a);
-      else if (icmpType !== undefined && ICMP_ECHO_REPLY.has(icmpType)) this.connections.setInitiator(proto, a, b, b);
-      return r.kind === "drop" ? this.connections.isReply(proto, a, b) : this.connections.isReplyOrOpen(proto, a, b);
+      const pair = pairKey(proto, r.srcAddr, 0, r.dstAddr, 0);
+      if (icmpType !== undefined && ICMP_ECHO_REQUEST.has(icmpType)) t.setInitiator(pair, true);
+      else if (icmpType !== undefined && ICMP_ECHO_REPLY.has(icmpType)) t.setInitiator(pair, false);
+      return r.kind === "drop" ? t.isReply(pair) : t.isReplyOrOpen(pair);
     }
+    const pair = pairKey(proto, r.srcAddr, r.srcPort, r.dstAddr, r.dstPort);
     if (SOCKET_KINDS.has(r.kind)) {
-      // Socket records: src is the local socket; a server socket (ingress) is the answering side.
-      const initiator = r.direction === "ingress" ? dst : src;
-      this.connections.setInitiator(proto, src, dst, initiator);
+      // Socket records: the source is the local socket; a server socket (ingress) is the answering side.
+      t.setInitiator(pair, r.direction !== "ingress");
       return r.direction === "ingress";
     }
-    if (proto === IPPROTO_TCP && r.kind !== "drop" && r.tcpFlagsNow & TCP_SYN) {
-      this.connections.setInitiator(proto, src, dst, r.tcpFlagsNow & TCP_ACK ? dst : src);
-    }
-    if (r.kind === "drop") return this.connections.isReply(proto, src, dst);
+    if (proto === IPPROTO_TCP && r.kind !== "drop" && r.tcpFlagsNow & TCP_SYN) t.setInitiator(pair, !(r.tcpFlagsNow & TCP_ACK));
+    if (r.kind === "drop") return t.isReply(pair);
     if (PACKET_KINDS.has(r.kind) && (proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_SCTP)) {
       // A TCP flow first seen mid-stream (agent started late) without SYN: guess the first sender.
-      return this.connections.isReplyOrOpen(proto, src, dst);
+      return t.isReplyOrOpen(pair);
     }
-    return this.connections.isReply(proto, src, dst);
-  }
-
-  private layer4(r: KernelRecord, flags: number, icmp: { type: number; code: number } | undefined): Layer4 {
-    const ports = { source_port: r.srcPort, destination_port: r.dstPort };
-    switch (r.protocol) {
-      case IPPROTO_TCP:
-        return { TCP: { ...ports, flags: tcpFlagsOf(flags) } };
-      case IPPROTO_UDP:
-        return { UDP: ports };
-      case IPPROTO_SCTP:
-        return { SCTP: ports };
-      case IPPROTO_ICMP:
-        return { ICMPv4: { type: icmp?.type ?? 0, code: icmp?.code ?? 0 } };
-      case IPPROTO_ICMPV6:
-        return { ICMPv6: { type: icmp?.type ?? 0, code: icmp?.code ?? 0 } };
-      default:
-        return {};
-    }
+    return t.isReply(pair);
   }
 }
 
+function layer4(r: KernelRecord, flags: number, icmp: { type: number; code: number } | undefined): Layer4 {
+  const ports = { source_port: r.srcPort, destination_port: r.dstPort };
+  switch (r.protocol) {
+    case IPPROTO_TCP:
+      return { TCP: { ...ports, flags: tcpFlagsOf(flags) } };
+    case IPPROTO_UDP:
+      return { UDP: ports };
+    case IPPROTO_SCTP:
+      return { SCTP: ports };
+    case IPPROTO_ICMP:
+      return { ICMPv4: { type: icmp?.type ?? 0, code: icmp?.code ?? 0 } };
+    case IPPROTO_ICMPV6:
+      return { ICMPv6: { type: icmp?.type ?? 0, code: icmp?.code ?? 0 } };
+    default:
+      return {};
+  }
+}

@@ -3,7 +3,12 @@
 // what is pushed after they join.
 import type { Flow, LostEvent } from "../../proto/types";
 
-export type RingEvent = { flow: Flow; lost?: undefined; timeMs: number } | { flow?: undefined; lost: LostEvent; timeMs: number };
+/** Anything that yields a flow when read; the agent stores compact entries that build it on demand. */
+export interface FlowSource {
+  readonly flow: Flow;
+}
+
+export type RingEvent = { entry: FlowSource; lost?: undefined; timeMs: number } | { entry?: undefined; lost: LostEvent; timeMs: number };
 
 export class FlowRing {
   private readonly slots: (RingEvent | undefined)[];
@@ -33,7 +38,7 @@ export class FlowRing {
     this.slots[this.next] = event;
     this.next = (this.next + 1) % this.capacity;
     if (this.count < this.capacity) this.count++;
-    if (event.flow) this.seen++;
+    if (event.entry) this.seen++;
     for (const l of this.listeners) l(event);
   }
 

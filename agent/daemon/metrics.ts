@@ -2,23 +2,50 @@
 // Flowlens' own under flowlens_. Kernel records carry counters cumulative per
 // flow; byte and packet metrics add only what grew since the flow's last record.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { Flow } from "../../proto/types";
-import type { KernelRecord } from "../kernel/record";
-import { EVENT_TYPE_DROP, TRACE_TO_ENDPOINT } from "./flow-builder";
+import { IPPROTO_TCP, TCP_FLAGS, type KernelRecord } from "../kernel/record";
+import type { FlowEntry } from "./flow-builder";
 
-const SUBTYPES: Record<number, string> = { [TRACE_TO_ENDPOINT]: "to-endpoint", 5: "from-endpoint" };
+/** Protocol label values as Hubble's metrics spell them (the Layer4 oneof names). */
+const PROTOCOL_NAMES: Record<number, string> = { 1: "ICMPv4", 6: "TCP", 17: "UDP", 58: "ICMPv6", 132: "SCTP" };
+const PORTED = new Set([6, 17, 132]);
 
-/** Label children cached by their label values: prom-client hashes the label object on every inc() otherwise. */
-class LabelCache<L extends string> {
-  private readonly children = new Map<string, { inc(v?: number): void }>();
-  constructor(private readonly counter: Counter<L>) {}
-  inc(labels: Record<L, string>, key: string, value = 1): void {
-    let child = this.children.get(key);
-    if (!child) {
-      child = this.counter.labels(labels);
-      this.children.set(key, child);
+/**
+ * A labelled counter whose increments add up in plain numbers and reach
+ * prom-client when Prometheus scrapes: prom-client hashes the label set on
+ * every inc(), which would cost more than building the flow itself.
+ */
+class BatchedCounter<L extends string> {
+  // Two levels keyed by label values that are constants or numbers: V8 keeps the hash of a constant
+  // string, while a key concatenated per record would be hashed afresh every time.
+  private readonly pending = new Map<string, Map<string | number, { labels: Record<L, string>; value: number }>>();
+  private readonly counter: Counter<L>;
+
+  constructor(
+    registry: Registry,
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    /** The label values a key pair stands for; called once per new pair. */
+    private readonly labelsOf: (k1: string, k2: string | number) => Record<L, string>,
+  ) {
+    this.counter = new Counter({ name, help, labelNames, registers: [registry], collect: () => this.flush() });
+  }
+
+  add(k1: string, k2: string | number, value = 1): void {
+    let inner = this.pending.get(k1);
+    if (!inner) this.pending.set(k1, (inner = new Map()));
+    const p = inner.get(k2);
+    if (p) p.value += value;
+    else inner.set(k2, { labels: this.labelsOf(k1, k2), value });
+  }
+
+  private flush(): void {
+    for (const inner of this.pending.values()) {
+      for (const p of inner.values()) {
+        if (p.value > 0) this.counter.inc(p.labels, p.value);
+        p.value = 0;
+      }
     }
-    child.inc(value);
   }
 }
 
@@ -26,13 +53,13 @@ export class AgentMetrics {
   readonly registry = new Registry();
   private readonly lastCounters = new Map<string, { packets: number; bytes: number }>();
 
-  private readonly flowsProcessed = new Counter({ name: "hubble_flows_processed_total", help: "Total number of flows processed", labelNames: ["type", "subtype", "verdict"], registers: [this.registry] });
-  private readonly drops = new Counter({ name: "hubble_drop_total", help: "Number of drops", labelNames: ["reason", "protocol"], registers: [this.registry] });
-  private readonly tcpFlags = new Counter({ name: "hubble_tcp_flags_total", help: "TCP flag occurrences", labelNames: ["flag", "family"], registers: [this.registry] });
+  private readonly flowsProcessed = new BatchedCounter(this.registry, "hubble_flows_processed_total", "Total number of flows processed", ["type", "subtype", "verdict"], (verdict, subtype) => ({ type: verdict === "DROPPED" ? "Drop" : "Trace", subtype: String(subtype), verdict }));
+  private readonly drops = new BatchedCounter(this.registry, "hubble_drop_total", "Number of drops", ["reason", "protocol"], (reason, protocol) => ({ reason, protocol: String(protocol) }));
+  private readonly tcpFlags = new BatchedCounter(this.registry, "hubble_tcp_flags_total", "TCP flag occurrences", ["flag", "family"], (flag, family) => ({ flag, family: String(family) }));
   private readonly lostEvents = new Counter({ name: "hubble_lost_events_total", help: "Number of lost events", labelNames: ["source"], registers: [this.registry] });
-  private readonly ports = new Counter({ name: "hubble_port_distribution_total", help: "Numbers of packets distributed by destination port", labelNames: ["protocol", "port"], registers: [this.registry] });
-  private readonly bytes = new Counter({ name: "flowlens_flow_bytes_total", help: "Bytes seen on flows (L3 length)", labelNames: ["protocol", "direction"], registers: [this.registry] });
-  private readonly packets = new Counter({ name: "flowlens_flow_packets_total", help: "Packets seen on flows", labelNames: ["protocol", "direction"], registers: [this.registry] });
+  private readonly ports = new BatchedCounter(this.registry, "hubble_port_distribution_total", "Numbers of packets distributed by destination port", ["protocol", "port"], (protocol, port) => ({ protocol, port: String(port) }));
+  private readonly bytes = new BatchedCounter(this.registry, "flowlens_flow_bytes_total", "Bytes seen on flows (L3 length)", ["protocol", "direction"], (protocol, direction) => ({ protocol, direction: String(direction) }));
+  private readonly packets = new BatchedCounter(this.registry, "flowlens_flow_packets_total", "Packets seen on flows", ["protocol", "direction"], (protocol, direction) => ({ protocol, direction: String(direction) }));
   private readonly srtt = new Histogram({
     name: "flowlens_tcp_srtt_seconds",
     help: "Smoothed TCP round-trip time of connections at close",
@@ -45,36 +72,29 @@ export class AgentMetrics {
   readonly eventsPerSecond = new Gauge({ name: "flowlens_kernel_events_per_second", help: "Kernel records received per second over the last interval", registers: [this.registry] });
   readonly ringFlows = new Gauge({ name: "flowlens_ring_flows", help: "Flows held in the ring", registers: [this.registry] });
 
-  private readonly flowsProcessedBy = new LabelCache(this.flowsProcessed);
-  private readonly bytesBy = new LabelCache(this.bytes);
-  private readonly packetsBy = new LabelCache(this.packets);
-
   constructor(private readonly flowCapacity = 131072) {
     collectDefaultMetrics({ register: this.registry, prefix: "flowlens_agent_" });
   }
 
-  observe(record: KernelRecord, flow: Flow): void {
-    this.kernelEvents.inc();
-    const protocol = flow.l4 ? Object.keys(flow.l4)[0] ?? "unknown" : "unknown";
-    const family = flow.IP?.ipVersion ?? "IP_NOT_USED";
-    const verdict = flow.verdict ?? "VERDICT_UNKNOWN";
-    const dropped = flow.event_type?.type === EVENT_TYPE_DROP;
-    const type = dropped ? "Drop" : "Trace";
-    const subtype = dropped ? "" : (SUBTYPES[flow.event_type?.sub_type ?? -1] ?? "");
-    this.flowsProcessedBy.inc({ type, subtype, verdict }, `${type}|${subtype}|${verdict}`);
-    if (dropped) this.drops.inc({ reason: flow.drop_reason_desc ?? "DROP_REASON_UNKNOWN", protocol });
+  /** Counts one kernel record, reading the resolved entry (no Flow object is built for metrics). */
+  observe(entry: FlowEntry): void {
+    const record = entry.record;
+    const protocol = PROTOCOL_NAMES[record.protocol] ?? "unknown";
+    const family = record.family === 6 ? "IPv6" : "IPv4";
+    const dropReason = entry.dropReason;
+    const verdict = dropReason ? "DROPPED" : "FORWARDED";
+    const subtype = dropReason ? "" : record.direction === "ingress" ? "to-endpoint" : "from-endpoint";
+    this.flowsProcessed.add(verdict, subtype);
+    if (dropReason) this.drops.add(dropReason, protocol);
 
-    if (record.kind === "flow_start" || record.kind === "tcp_flags") {
-      const flags = flow.l4?.TCP?.flags;
-      if (flags) {
-        if (flags.SYN) this.tcpFlags.inc({ flag: flags.ACK ? "SYN-ACK" : "SYN", family });
-        if (flags.FIN) this.tcpFlags.inc({ flag: "FIN", family });
-        if (flags.RST) this.tcpFlags.inc({ flag: "RST", family });
-      }
+    if ((record.kind === "flow_start" || record.kind === "tcp_flags") && record.protocol === IPPROTO_TCP) {
+      const bits = record.tcpFlagsNow;
+      if (bits & TCP_FLAGS.SYN) this.tcpFlags.add(bits & TCP_FLAGS.ACK ? "SYN-ACK" : "SYN", family);
+      if (bits & TCP_FLAGS.FIN) this.tcpFlags.add("FIN", family);
+      if (bits & TCP_FLAGS.RST) this.tcpFlags.add("RST", family);
     }
-    if (record.kind === "flow_start" && flow.is_reply?.value !== true) {
-      const dport = flow.l4?.TCP?.destination_port ?? flow.l4?.UDP?.destination_port ?? flow.l4?.SCTP?.destination_port;
-      if (dport !== undefined) this.ports.inc({ protocol, port: String(dport) });
+    if (record.kind === "flow_start" && entry.isReply !== true && PORTED.has(record.protocol)) {
+      this.ports.add(protocol, record.dstPort);
     }
     if (record.kind === "flow_start" || record.kind === "tcp_flags" || record.kind === "flush") this.countDelta(record, protocol);
     if (record.kind === "sock_close" && record.srttUs > 0) this.srtt.observe(record.srttUs / 1e6);
@@ -82,19 +102,30 @@ export class AgentMetrics {
   }
 
   private countDelta(r: KernelRecord, protocol: string): void {
-    const key = `${r.protocol}|${r.srcAddr}|${r.srcPort}|${r.dstAddr}|${r.dstPort}|${r.direction}|${r.cgroupId}|${r.hook}`;
+    // One hook's view of one direction; both hooks on one packet would count it twice anyway.
+    const key = `${r.srcAddr}|${r.srcPort}|${r.dstAddr}|${r.dstPort}|${r.protocol}|${r.direction}`;
     const last = this.lastCounters.get(key);
-    // A flow re-created in the kernel (evicted, then seen again) starts from zero.
-    const restarted = !last || r.packets < last.packets || r.bytes < last.bytes;
-    const dp = restarted ? r.packets : r.packets - last.packets;
-    const db = restarted ? r.bytes : r.bytes - last.bytes;
-    this.lastCounters.delete(key);
-    this.lastCounters.set(key, { packets: r.packets, bytes: r.bytes });
-    if (this.lastCounters.size > this.flowCapacity) this.lastCounters.delete(this.lastCounters.keys().next().value!);
-    const labels = { protocol, direction: r.direction };
-    const labelKey = `${protocol}|${r.direction}`;
-    if (dp > 0) this.packetsBy.inc(labels, labelKey, dp);
-    if (db > 0) this.bytesBy.inc(labels, labelKey, db);
+    let dp = r.packets;
+    let db = r.bytes;
+    if (last) {
+      // A flow re-created in the kernel (evicted, then seen again) starts from zero.
+      if (r.packets >= last.packets && r.bytes >= last.bytes) {
+        dp -= last.packets;
+        db -= last.bytes;
+      }
+      last.packets = r.packets;
+      last.bytes = r.bytes;
+    } else {
+      this.lastCounters.set(key, { packets: r.packets, bytes: r.bytes });
+      if (this.lastCounters.size > this.flowCapacity) this.lastCounters.delete(this.lastCounters.keys().next().value!);
+    }
+    if (dp > 0) this.packets.add(protocol, r.direction, dp);
+    if (db > 0) this.bytes.add(protocol, r.direction, db);
+  }
+
+  /** Counts one batch of kernel records. */
+  received(count: number): void {
+    this.kernelEvents.inc(count);
   }
 
   /** Records lost in the kernel ring buffer (source PERF_EVENT_RING_BUFFER, as Hubble names it). */

@@ -2,7 +2,7 @@
 // flow ring with filters and follow, ServerStatus and GetNodes for this node.
 import * as grpc from "@grpc/grpc-js";
 import { observerService } from "../../proto/load";
-import type { GetFlowsRequest, GetFlowsResponse, GetNodesResponse, ServerStatusResponse, Timestamp } from "../../proto/types";
+import type { GetFlowsRequest, GetFlowsResponse, GetNodesResponse, LostEvent, ServerStatusResponse } from "../../proto/types";
 import { timestampFromMillis, timestampToMillis } from "../../proto/types";
 import { compileFlowFilters, FlowFilterError, type FlowPredicate } from "../flows/filter";
 import type { FlowRing, RingEvent } from "./flow-ring";
@@ -129,35 +129,43 @@ export class ObserverServer {
     }
     const number = req.number ?? 0;
     const inTime = (e: RingEvent) => (sinceMs === undefined || e.timeMs >= sinceMs) && (untilMs === undefined || e.timeMs <= untilMs);
-    // Lost-event notices are sent whatever the filters: they mean the filtered view may be incomplete.
-    const matches = (e: RingEvent) => inTime(e) && (e.lost !== undefined || predicate(e.flow));
+    // Flows are built from ring entries on read, once per event and call. Lost-event notices are sent
+    // whatever the filters: they mean the filtered view may be incomplete.
+    const respond = (e: RingEvent): GetFlowsResponse | undefined => {
+      if (!inTime(e)) return undefined;
+      if (e.lost) return this.lostResponse(e.lost, e.timeMs);
+      const flow = e.entry.flow;
+      return predicate(flow) ? { flow, node_name: this.options.nodeName, time: flow.time ?? timestampFromMillis(e.timeMs) } : undefined;
+    };
 
-    const history: RingEvent[] = [];
+    const history: GetFlowsResponse[] = [];
     const { ring } = this.options;
     const limit = number > 0 ? number : Infinity;
     if (req.first) {
       for (const e of ring.events()) {
         if (history.length >= limit) break;
-        if (matches(e)) history.push(e);
+        const r = respond(e);
+        if (r) history.push(r);
       }
     } else if (number > 0 || sinceMs !== undefined || !req.follow) {
       for (const e of ring.eventsNewestFirst()) {
         if (history.length >= limit) break;
         if (sinceMs !== undefined && e.timeMs < sinceMs) break;
-        if (matches(e)) history.push(e);
+        const r = respond(e);
+        if (r) history.push(r);
       }
       history.reverse();
     }
-    for (const e of history) call.write(this.response(e));
+    for (const r of history) call.write(r);
 
     if (!req.follow || (untilMs !== undefined && untilMs <= Date.now())) {
       call.end();
       return;
     }
-    this.follow(call, matches, untilMs);
+    this.follow(call, respond, untilMs);
   }
 
-  private follow(call: grpc.ServerWritableStream<GetFlowsRequest, GetFlowsResponse>, matches: (e: RingEvent) => boolean, untilMs?: number): void {
+  private follow(call: grpc.ServerWritableStream<GetFlowsRequest, GetFlowsResponse>, respond: (e: RingEvent) => GetFlowsResponse | undefined, untilMs?: number): void {
     const queueLimit = this.options.followerQueueLimit ?? 10000;
     const queue: GetFlowsResponse[] = [];
     let writable = true;
@@ -168,7 +176,7 @@ export class ObserverServer {
       while (writable && queue.length > 0) writable = call.write(queue.shift()!);
       if (writable && dropped > 0) {
         this.options.onFollowerLoss?.(dropped);
-        writable = call.write(this.response({ lost: { source: "OBSERVER_EVENTS_QUEUE", num_events_lost: dropped }, timeMs: Date.now() }));
+        writable = call.write(this.lostResponse({ source: "OBSERVER_EVENTS_QUEUE", num_events_lost: dropped }, Date.now()));
         dropped = 0;
       }
     };
@@ -190,12 +198,13 @@ export class ObserverServer {
         call.end();
         return;
       }
-      if (!matches(e)) return;
+      const r = respond(e);
+      if (!r) return;
       if (queue.length >= queueLimit) {
         dropped++;
         return;
       }
-      queue.push(this.response(e));
+      queue.push(r);
       flush();
     });
     const untilTimer = untilMs !== undefined ? setTimeout(() => {
@@ -208,10 +217,7 @@ export class ObserverServer {
     call.on("error", finish);
   }
 
-  private response(e: RingEvent): GetFlowsResponse {
-    const time: Timestamp = e.flow?.time ?? timestampFromMillis(e.timeMs);
-    return e.flow
-      ? { flow: e.flow, node_name: this.options.nodeName, time }
-      : { lost_events: e.lost, node_name: this.options.nodeName, time };
+  private lostResponse(lost: LostEvent, timeMs: number): GetFlowsResponse {
+    return { lost_events: lost, node_name: this.options.nodeName, time: timestampFromMillis(timeMs) };
   }
 }

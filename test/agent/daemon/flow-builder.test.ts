@@ -30,7 +30,7 @@ function record(over: Partial<KernelRecord>): KernelRecord {
 describe("flow builder", () => {
   test("a client's SYN is an egress request from its pod to the peer", () => {
     const b = new FlowBuilder({ nodeName: "n1", enrichment });
-    const f = b.build(record({ tcpFlags: 0x02, tcpFlagsNow: 0x02 }));
+    const f = b.build(record({ tcpFlags: 0x02, tcpFlagsNow: 0x02 })).flow;
     expect(f).toMatchObject({
       verdict: "FORWARDED",
       traffic_direction: "EGRESS",
@@ -50,34 +50,34 @@ describe("flow builder", () => {
 
   test("the server's SYN-ACK is a reply and keeps the connection's ingress direction", () => {
     const b = new FlowBuilder({ nodeName: "n1", enrichment });
-    const f = b.build(record({ srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 5432, dstPort: 40000, cgroupId: 200n, tcpFlagsNow: 0x12, tcpFlags: 0x12 }));
+    const f = b.build(record({ srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 5432, dstPort: 40000, cgroupId: 200n, tcpFlagsNow: 0x12, tcpFlags: 0x12 })).flow;
     expect(f).toMatchObject({ is_reply: { value: true }, traffic_direction: "INGRESS", source: { pod_name: "db-0" }, destination: { pod_name: "web-1" } });
     // Later records of either direction are classified from the SYN-ACK.
-    expect(b.build(record({ kind: "flush", tcpFlags: 0x1a })).is_reply).toEqual({ value: false });
-    const back = b.build(record({ kind: "flush", direction: "ingress", srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 5432, dstPort: 40000 }));
+    expect(b.build(record({ kind: "flush", tcpFlags: 0x1a })).flow.is_reply).toEqual({ value: false });
+    const back = b.build(record({ kind: "flush", direction: "ingress", srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 5432, dstPort: 40000 })).flow;
     expect(back).toMatchObject({ is_reply: { value: true }, traffic_direction: "EGRESS", l4: { TCP: { flags: {} } } });
   });
 
   test("UDP flows take the first sender as the initiator", () => {
     const b = new FlowBuilder({ nodeName: "n1", enrichment });
-    expect(b.build(record({ protocol: 17, dstPort: 53 })).is_reply).toEqual({ value: false });
-    const answer = b.build(record({ protocol: 17, srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 53, dstPort: 40000, direction: "ingress" }));
+    expect(b.build(record({ protocol: 17, dstPort: 53 })).flow.is_reply).toEqual({ value: false });
+    const answer = b.build(record({ protocol: 17, srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 53, dstPort: 40000, direction: "ingress" })).flow;
     expect(answer).toMatchObject({ is_reply: { value: true }, traffic_direction: "EGRESS", l4: { UDP: { source_port: 53, destination_port: 40000 } } });
   });
 
   test("ICMP types come from the flow's first record and decide the reply flag", () => {
     const b = new FlowBuilder({ nodeName: "n1", enrichment });
-    const request = b.build(record({ protocol: 1, srcPort: 8, dstPort: 0, icmpType: 8 }));
+    const request = b.build(record({ protocol: 1, srcPort: 8, dstPort: 0, icmpType: 8 })).flow;
     expect(request).toMatchObject({ l4: { ICMPv4: { type: 8, code: 0 } }, is_reply: { value: false } });
-    const reply = b.build(record({ protocol: 1, srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 0, dstPort: 0, icmpType: 0, direction: "ingress" }));
+    const reply = b.build(record({ protocol: 1, srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 0, dstPort: 0, icmpType: 0, direction: "ingress" })).flow;
     expect(reply).toMatchObject({ l4: { ICMPv4: { type: 0 } }, is_reply: { value: true } });
-    const flushed = b.build(record({ kind: "flush", protocol: 1, srcPort: 8, dstPort: 0, icmpType: 0, packets: 3 }));
+    const flushed = b.build(record({ kind: "flush", protocol: 1, srcPort: 8, dstPort: 0, icmpType: 0, packets: 3 })).flow;
     expect(flushed.l4).toEqual({ ICMPv4: { type: 8, code: 0 } });
   });
 
   test("drops carry the Hubble reason and the kernel's name", () => {
     const b = new FlowBuilder({ nodeName: "n1", enrichment });
-    const f = b.build(record({ kind: "drop", protocol: 17, direction: "ingress", cgroupId: 0n, dropReason: 6, dropReasonName: "NETFILTER_DROP" }));
+    const f = b.build(record({ kind: "drop", protocol: 17, direction: "ingress", cgroupId: 0n, dropReason: 6, dropReasonName: "NETFILTER_DROP" })).flow;
     expect(f).toMatchObject({
       verdict: "DROPPED",
       drop_reason: 133,
@@ -95,7 +95,7 @@ describe("flow builder", () => {
 
   test("socket records report the local socket's counters as the source's", () => {
     const b = new FlowBuilder({ nodeName: "n1", enrichment });
-    const server = b.build(record({ kind: "sock_close", hook: "sock", direction: "ingress", cgroupId: 200n, srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 5432, dstPort: 40000, bytesAcked: 3001, bytesReceived: 1001, srttUs: 120, totalRetrans: 2, packets: 5, bytes: 0 }));
+    const server = b.build(record({ kind: "sock_close", hook: "sock", direction: "ingress", cgroupId: 200n, srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 5432, dstPort: 40000, bytesAcked: 3001, bytesReceived: 1001, srttUs: 120, totalRetrans: 2, packets: 5, bytes: 0 })).flow;
     expect(server).toMatchObject({
       traffic_direction: "INGRESS",
       is_reply: { value: true },
@@ -103,21 +103,31 @@ describe("flow builder", () => {
       destination: { pod_name: "web-1" },
       flowlens: { bytes_sent: 3001, bytes_received: 1001, srtt_us: 120, retransmits: 2, event: "sock_close" },
     });
-    const client = b.build(record({ kind: "sock_established", hook: "sock", connectLatencyNs: 150_000 }));
+    const client = b.build(record({ kind: "sock_established", hook: "sock", connectLatencyNs: 150_000 })).flow;
     expect(client).toMatchObject({ traffic_direction: "EGRESS", is_reply: { value: false }, flowlens: { connect_latency_ns: 150_000 } });
   });
 
   test("the cgroup names the local pod even when another pod shares its IP", () => {
     const b = new FlowBuilder({ nodeName: "n1", enrichment });
-    expect(b.build(record({ cgroupId: 300n })).source?.pod_name).toBe("node-agent");
-    expect(b.build(record({ cgroupId: 999n })).source?.pod_name).toBe("web-1");
+    expect(b.build(record({ cgroupId: 300n })).flow.source?.pod_name).toBe("node-agent");
+    expect(b.build(record({ cgroupId: 999n })).flow.source?.pod_name).toBe("web-1");
   });
 
   test("service addresses name the service", () => {
     const b = new FlowBuilder({ nodeName: "n1", enrichment });
-    const f = b.build(record({ dstAddr: "198.18.1.200" }));
+    const f = b.build(record({ dstAddr: "198.18.1.200" })).flow;
     expect(f.destination_service).toEqual({ namespace: "shop", name: "db" });
     expect(f.destination).toEqual({});
+  });
+
+  test("an entry builds a new Flow on each read with the same UUID, unique per entry", () => {
+    const b = new FlowBuilder({ nodeName: "n1", enrichment });
+    const first = b.build(record({}));
+    const second = b.build(record({ kind: "flush" }));
+    expect(first.flow).not.toBe(first.flow);
+    expect(first.flow.uuid).toBe(first.flow.uuid);
+    expect(first.flow.uuid).not.toBe(second.flow.uuid);
+    expect(first.flow.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-8[0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 
   test("the connection memory stays within its capacity", () => {
@@ -126,9 +136,9 @@ describe("flow builder", () => {
     b.build(record({ protocol: 17, srcPort: 2 }));
     b.build(record({ protocol: 17, srcPort: 3 }));
     // The first conversation was forgotten, so its reply looks like a new conversation.
-    const late = b.build(record({ protocol: 17, srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 5432, dstPort: 1 }));
+    const late = b.build(record({ protocol: 17, srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 5432, dstPort: 1 })).flow;
     expect(late.is_reply).toEqual({ value: false });
-    const recent = b.build(record({ protocol: 17, srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 5432, dstPort: 3 }));
+    const recent = b.build(record({ protocol: 17, srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 5432, dstPort: 3 })).flow;
     expect(recent.is_reply).toEqual({ value: true });
   });
 });

@@ -1,7 +1,7 @@
 import { FlowRing } from "../../../agent/daemon/flow-ring";
 import { RateWindow } from "../../../agent/daemon/rate-window";
 
-const flow = (n: number) => ({ flow: { uuid: `f${n}` }, timeMs: n });
+const flow = (n: number) => ({ entry: { flow: { uuid: `f${n}` } }, timeMs: n });
 
 describe("flow ring", () => {
   test("keeps the newest events up to its capacity and counts every flow seen", () => {
@@ -9,8 +9,8 @@ describe("flow ring", () => {
     for (let i = 1; i <= 5; i++) ring.push(flow(i));
     expect(ring.size).toBe(3);
     expect(ring.seenFlows).toBe(5);
-    expect([...ring.events()].map((e) => e.flow?.uuid)).toEqual(["f3", "f4", "f5"]);
-    expect([...ring.eventsNewestFirst()].map((e) => e.flow?.uuid)).toEqual(["f5", "f4", "f3"]);
+    expect([...ring.events()].map((e) => e.entry?.flow.uuid)).toEqual(["f3", "f4", "f5"]);
+    expect([...ring.eventsNewestFirst()].map((e) => e.entry?.flow.uuid)).toEqual(["f5", "f4", "f3"]);
   });
 
   test("lost-event notices are kept in order but are not counted as flows", () => {
@@ -18,13 +18,13 @@ describe("flow ring", () => {
     ring.push(flow(1));
     ring.push({ lost: { source: "PERF_EVENT_RING_BUFFER", num_events_lost: 7 }, timeMs: 2 });
     expect(ring.seenFlows).toBe(1);
-    expect([...ring.events()].map((e) => e.lost?.num_events_lost ?? e.flow?.uuid)).toEqual(["f1", 7]);
+    expect([...ring.events()].map((e) => e.lost?.num_events_lost ?? e.entry?.flow.uuid)).toEqual(["f1", 7]);
   });
 
   test("subscribers see pushes until they unsubscribe", () => {
     const ring = new FlowRing(2);
     const seen: string[] = [];
-    const stop = ring.subscribe((e) => seen.push(e.flow!.uuid!));
+    const stop = ring.subscribe((e) => seen.push(e.entry!.flow.uuid!));
     ring.push(flow(1));
     stop();
     ring.push(flow(2));

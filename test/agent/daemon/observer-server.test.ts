@@ -26,7 +26,7 @@ function makeFlow(i: number, over: Partial<Flow> = {}): Flow {
 }
 
 function fill(ring: FlowRing, n: number): void {
-  for (let i = 1; i <= n; i++) ring.push({ flow: makeFlow(i), timeMs: T0 + i * 1000 });
+  for (let i = 1; i <= n; i++) ring.push({ entry: { flow: makeFlow(i) }, timeMs: T0 + i * 1000 });
 }
 
 type Client = grpc.Client & Record<string, any>;
@@ -102,10 +102,10 @@ describe("Observer server", () => {
       call.on("error", () => undefined);
     });
     await new Promise((r) => setTimeout(r, 100));
-    ring.push({ flow: makeFlow(11, { IP: { source: "10.0.0.1", destination: "10.0.0.2" } }), timeMs: Date.now() });
-    ring.push({ flow: makeFlow(12), timeMs: Date.now() });
+    ring.push({ entry: { flow: makeFlow(11, { IP: { source: "10.0.0.1", destination: "10.0.0.2" } }) }, timeMs: Date.now() });
+    ring.push({ entry: { flow: makeFlow(12) }, timeMs: Date.now() });
     ring.push({ lost: { source: "PERF_EVENT_RING_BUFFER", num_events_lost: 42 }, timeMs: Date.now() });
-    ring.push({ flow: makeFlow(13), timeMs: Date.now() });
+    ring.push({ entry: { flow: makeFlow(13) }, timeMs: Date.now() });
     await done;
     call.cancel();
     // Follow without number or since starts at "now": no history; the notice passes any filter.
