@@ -122,12 +122,11 @@ export async function startRelay(argv: string[], log: (msg: string) => void = (m
   const sortWindowMs = parseDuration(stringFlag(flags, "sort-window") ?? "250ms", "--sort-window");
   const resumeWindowUs = parseDuration(stringFlag(flags, "resume-window") ?? "10s", "--resume-window") * 1000;
   const historyDir = stringFlag(flags, "history-dir");
-  const history = historyDir
-    ? new FlowHistory(historyDir, {
-        retentionMs: parseDuration(stringFlag(flags, "history-retention") ?? "24h", "--history-retention"),
-        maxBytes: parseByteSize(stringFlag(flags, "history-max-bytes") ?? "1GiB", "--history-max-bytes"),
-      })
-    : undefined;
+  const historyOptions = {
+    retentionMs: parseDuration(stringFlag(flags, "history-retention") ?? "24h", "--history-retention"),
+    maxBytes: parseByteSize(stringFlag(flags, "history-max-bytes") ?? "1GiB", "--history-max-bytes"),
+  };
+  const history = historyDir ? new FlowHistory(historyDir, historyOptions) : undefined;
 
   const peers = new PeerSet({ credentials, channelOptions: options, tls: !!peerTls.ca, tlsServerName: peerTls.serverName, healthIntervalMs: 1000, isRelay }, log);
   const context: GetFlowsContext = { peers, history, sortWindowMs, sortWindowMaxItems: 100_000, resumeWindowUs };
