@@ -7,6 +7,7 @@
 //   udp-server PORT REPLY_BYTES         answer each datagram with REPLY_BYTES
 //   udp-client HOST PORT COUNT SIZE REPLY_BYTES    send COUNT datagrams, wait for each reply
 //   udp-blast HOST PORT COUNT SIZE      send COUNT datagrams, expect no reply
+//   udp-spray HOST FIRST_PORT COUNT     one datagram to each of COUNT ports, as fast as possible
 import * as dgram from "node:dgram";
 import * as net from "node:net";
 
@@ -106,6 +107,21 @@ switch (mode) {
       if (mode === "udp-blast") fail("got a reply to a datagram that should have been dropped");
     });
     sock.bind(0, "0.0.0.0", sendNext);
+    break;
+  }
+  case "udp-spray": {
+    const [host, firstText, countText] = args;
+    const sock = dgram.createSocket("udp4");
+    const count = Number(countText);
+    let sent = 0;
+    sock.on("error", () => undefined);
+    sock.bind(0, "0.0.0.0", () => {
+      for (let i = 0; i < count; i++) {
+        sock.send(Buffer.alloc(1), Number(firstText) + i, host, () => {
+          if (++sent === count) done({ sent });
+        });
+      }
+    });
     break;
   }
   default:
