@@ -128,7 +128,7 @@ export async function startRelay(argv: string[], log: (msg: string) => void = (m
   };
   const history = historyDir ? new FlowHistory(historyDir, historyOptions) : undefined;
 
-  const peers = new PeerSet({ credentials, channelOptions: options, tls: !!peerTls.ca, tlsServerName: peerTls.serverName, healthIntervalMs: 1000, isRelay }, log);
+  const peers = new PeerSet({ credentials, channelOptions: options, tls: !!peerTls.ca, tlsServerName: peerTls.serverName, tlsFiles: peerTls, healthIntervalMs: 1000, isRelay }, log);
   const context: GetFlowsContext = { peers, history, sortWindowMs, sortWindowMaxItems: 100_000, resumeWindowUs };
   const server: grpc.Server = createRelayServer(context);
   const address = listenAddress(stringFlag(flags, "listen-address") ?? ":4245");

@@ -5,6 +5,7 @@
 // already delivered, so nothing still in the agent's ring is lost or doubled.
 import * as grpc from "@grpc/grpc-js";
 import type { GetFlowsRequest, NodeState } from "../proto/types";
+import type { FlowStream } from "./http2-flow-client";
 import type { Peer } from "./peer";
 import type { RecentUuids } from "./recent-uuids";
 import { scanResponse, usToTimestamp, timestampToUs, type ScannedResponse } from "./wire";
@@ -30,7 +31,7 @@ const MAX_BACKOFF_MS = 2000;
 
 export class PeerStream {
   lastSeenUs = 0;
-  private stream?: grpc.ClientReadableStream<Buffer>;
+  private stream?: FlowStream;
   private stopped = false;
   private paused = false;
   private finished = false;

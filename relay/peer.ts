@@ -5,19 +5,21 @@ import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { observerService } from "../proto/load";
 import type { GetFlowsRequest, GetNodesResponse, NodeState, ServerStatusResponse } from "../proto/types";
-import { encodeRequest, GET_FLOWS_PATH, GET_NODES_PATH, SERVER_STATUS_PATH } from "./wire";
+import type { PeerTlsConfig } from "./credentials";
+import { Http2FlowClient, type FlowStream } from "./http2-flow-client";
+import { GET_NODES_PATH, SERVER_STATUS_PATH } from "./wire";
 
 export interface PeerOptions {
   credentials: grpc.ChannelCredentials;
   channelOptions: grpc.ChannelOptions;
   tls: boolean;
   tlsServerName?: string;
+  /** Certificate files for the flow streams, read again for each new connection. */
+  tlsFiles: PeerTlsConfig;
   healthIntervalMs: number;
   /** The upstream is a Hubble relay (many nodes) rather than one agent. */
   isRelay?: boolean;
 }
-
-const identity = (b: Buffer) => b;
 
 export class Peer extends EventEmitter {
   state: NodeState = "UNKNOWN_NODE_STATE";
@@ -26,6 +28,7 @@ export class Peer extends EventEmitter {
   /** Last time any stream on this peer delivered data; a busy peer that answers ServerStatus slowly is still alive. */
   lastDataMs = 0;
   private readonly client: grpc.Client;
+  private readonly flowClient: Http2FlowClient;
   private healthTimer?: NodeJS.Timeout;
   private closed = false;
   private nameFromDiscovery: boolean;
@@ -40,11 +43,8 @@ export class Peer extends EventEmitter {
       "grpc.keepalive_time_ms": 10_000,
       "grpc.keepalive_timeout_ms": 5_000,
       "grpc.max_receive_message_length": 16 * 1024 * 1024,
-      // Flows are small and many: a 1 MiB HTTP/2 window (about 5,000 flows) keeps
-      // the agent writing while the relay's event loop is busy, without letting a
-      // paused stream buffer seconds of flows.
-      "grpc-node.flow_control_window": 1024 * 1024,
     });
+    this.flowClient = new Http2FlowClient(address, options.tlsFiles);
   }
 
   get isRelay(): boolean {
@@ -88,6 +88,8 @@ export class Peer extends EventEmitter {
   private setState(state: NodeState): void {
     if (state === this.state) return;
     this.state = state;
+    // A peer that stopped answering may hold its socket open: dial afresh next time.
+    if (state === "NODE_UNAVAILABLE") this.flowClient.reset();
     this.emit("state", state);
   }
 
@@ -109,14 +111,15 @@ export class Peer extends EventEmitter {
   }
 
   /** A GetFlows stream whose messages are the encoded GetFlowsResponse bytes. */
-  openFlows(req: GetFlowsRequest): grpc.ClientReadableStream<Buffer> {
-    return this.client.makeServerStreamRequest(GET_FLOWS_PATH, (r: GetFlowsRequest) => encodeRequest(r), identity, req);
+  openFlows(req: GetFlowsRequest): FlowStream {
+    return this.flowClient.openFlows(req);
   }
 
   close(): void {
     this.closed = true;
     clearTimeout(this.healthTimer);
     this.client.close();
+    this.flowClient.close();
     this.emit("closed");
   }
 }

@@ -86,7 +86,7 @@ test("history pages come back in time order across page boundaries and retention
 });
 
 test("the peer set follows discovery: new peers are dialled, vanished ones closed", () => {
-  const peers = new PeerSet({ credentials: grpc.credentials.createInsecure(), channelOptions: {}, tls: false, healthIntervalMs: 60_000 }, () => undefined);
+  const peers = new PeerSet({ credentials: grpc.credentials.createInsecure(), channelOptions: {}, tls: false, tlsFiles: {}, healthIntervalMs: 60_000 }, () => undefined);
   const added: string[] = [];
   const removed: string[] = [];
   peers.on("added", (p) => added.push(p.address));
