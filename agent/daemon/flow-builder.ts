@@ -20,10 +20,10 @@ const TCP_SYN = 0x02;
 const TCP_ACK = 0x10;
 
 /** Hubble's monitor event types and trace observation points, for `event_type`. */
-export const EVENT_TYPE_DROP = 1;
-export const EVENT_TYPE_TRACE = 4;
-export const TRACE_TO_ENDPOINT = 0;
-export const TRACE_FROM_ENDPOINT = 5;
+const EVENT_TYPE_DROP = 1;
+const EVENT_TYPE_TRACE = 4;
+const TRACE_TO_ENDPOINT = 0;
+const TRACE_FROM_ENDPOINT = 5;
 
 const ICMP_ECHO_REQUEST = new Set([8, 128]);
 const ICMP_ECHO_REPLY = new Set([0, 129]);
@@ -59,7 +59,7 @@ function eventType(type: number, subType: number): { type: number; sub_type: num
   return e;
 }
 
-export function tcpFlagsOf(bits: number): TCPFlags {
+function tcpFlagsOf(bits: number): TCPFlags {
   return FLAGS_BY_BITS[bits & 0xff];
 }
 

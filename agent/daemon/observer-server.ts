@@ -34,7 +34,6 @@ export function bindAddress(listen: string): string {
 
 export class ObserverServer {
   private readonly server = new grpc.Server();
-  private readonly startedMs = Date.now();
   private readonly startedNs = process.hrtime.bigint();
   private address = "";
 
