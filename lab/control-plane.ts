@@ -66,6 +66,7 @@ export function agentArgs(plan: LabPlan, node: NodePlan, certs: Certificates): s
 export function startAgent(plan: LabPlan, state: StateFile, node: NodePlan, certs: Certificates): number {
   return startProcess(state, {
     what: `agent ${node.name}`,
+    nice: plan.options.nice,
     cgroup: path.join(plan.systemCgroup, `agent-${node.name}`),
     logFile: path.join(plan.dir, "logs", `agent-${node.name}.log`),
     command: [FLOWLENS, ...agentArgs(plan, node, certs)],
@@ -83,6 +84,7 @@ export function startRelay(plan: LabPlan, state: StateFile, certs: Certificates)
   const relayHost = hostPort(plan.options.relayAddress).host;
   return startProcess(state, {
     what: "relay",
+    nice: plan.options.nice,
     cgroup: path.join(plan.systemCgroup, "relay"),
     logFile: path.join(plan.dir, "logs", "relay.log"),
     command: [

@@ -30,6 +30,8 @@ export interface LabOptions {
   /** Steady request rate of the load generator (requests/s). @default 5 */
   loadRate: number;
   sidecars: boolean;
+  /** Niceness of every lab process; the benchmark lowers it to shield the measurement from other work. @default 0 */
+  nice: number;
   /** Start only the network and the replica, no agents, relay or UI. @default false */
   replicaOnly: boolean;
   /** CIDRs reached without SNAT, from the environment template (plus the lab's peered range). */
@@ -45,6 +47,7 @@ export const DEFAULT_OPTIONS: LabOptions = {
   loadRate: 5,
   sidecars: false,
   replicaOnly: false,
+  nice: 0,
   noSnatCidrs: [],
 };
 
@@ -99,6 +102,9 @@ export function makePlan(options: LabOptions): LabPlan {
   }
   if (!Number.isInteger(options.nodes) || options.nodes < 2 || options.nodes > 8) {
     throw new LabError(`--nodes ${options.nodes} is out of range: the lab runs 2 to 8 nodes`);
+  }
+  if (!Number.isInteger(options.nice) || options.nice < -20 || options.nice > 19) {
+    throw new LabError(`niceness ${options.nice} is out of range: use a whole number from -20 to 19`);
   }
   const name = options.name;
   const cgroupRoot = path.join(CGROUP_UNIFIED, name);

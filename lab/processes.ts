@@ -13,6 +13,8 @@ export interface ProcessSpec {
   netns?: string;
   /** Numeric uid/gid to run as; omitted keeps root (the eBPF agent needs it). */
   uid?: number;
+  /** Scheduling niceness (-20..19), set before privileges are dropped. @default 0 */
+  nice?: number;
   command: string[];
   env?: Record<string, string>;
   logFile: string;
@@ -25,6 +27,7 @@ const ENTER_CGROUP = 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"';
 export function startProcess(state: StateFile, spec: ProcessSpec): number {
   const argv: string[] = [];
   if (spec.netns) argv.push("ip", "netns", "exec", spec.netns);
+  if (spec.nice) argv.push("nice", "-n", String(spec.nice));
   if (spec.uid !== undefined) argv.push("setpriv", `--reuid=${spec.uid}`, `--regid=${spec.uid}`, "--clear-groups", "--no-new-privs");
   argv.push(...spec.command);
   fs.mkdirSync(path.dirname(spec.logFile), { recursive: true });

@@ -50,7 +50,7 @@ export function startApp(plan: LabPlan, state: StateFile, pod: PodPlan, replica:
   const logFile = path.join(plan.dir, "logs", `${pod.name}.log`);
   if (pod.app === "redis-cart") {
     return startProcess(state, {
-      what: `${pod.name} redis-server`, cgroup: pod.cgroup, netns: pod.netns, uid: NOBODY, logFile,
+      what: `${pod.name} redis-server`, cgroup: pod.cgroup, netns: pod.netns, uid: NOBODY, nice: plan.options.nice, logFile,
       command: ["redis-server", "--port", "6379", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", "/tmp", "--maxmemory", "64mb"],
     });
   }
@@ -67,7 +67,7 @@ export function startApp(plan: LabPlan, state: StateFile, pod: PodPlan, replica:
     env.EGRESS_TARGETS = [PEERED_HOST, INTERNET_HOST].map((h) => `${h}:${EXTERNAL_PORT}`).join(",");
   }
   return startProcess(state, {
-    what: `${pod.name} replica`, cgroup: pod.cgroup, netns: pod.netns, uid: NOBODY, logFile, env,
+    what: `${pod.name} replica`, cgroup: pod.cgroup, netns: pod.netns, uid: NOBODY, nice: plan.options.nice, logFile, env,
     command: [process.execPath, "--max-old-space-size=64", replica, pod.app],
   });
 }
@@ -77,7 +77,7 @@ export function startSidecar(plan: LabPlan, state: StateFile, pod: PodPlan): num
   fs.mkdirSync(path.dirname(config), { recursive: true, mode: 0o755 });
   fs.writeFileSync(config, haproxyConfig(pod.name), { mode: 0o644 });
   return startProcess(state, {
-    what: `${pod.name} sidecar`, cgroup: pod.cgroup, netns: pod.netns, uid: SIDECAR_UID,
+    what: `${pod.name} sidecar`, cgroup: pod.cgroup, netns: pod.netns, uid: SIDECAR_UID, nice: plan.options.nice,
     logFile: path.join(plan.dir, "logs", `${pod.name}-sidecar.log`),
     command: ["haproxy", "-db", "-f", config],
   });

@@ -29,6 +29,8 @@ export interface BenchOptions {
   /** Direct gRPC calls per second from the load generator to currencyservice, after the frontend load. */
   hopRate: number;
   hopS: number;
+  /** Niceness of every process in the comparison (all configurations alike). */
+  nice: number;
   log: (line: string) => void;
 }
 
@@ -120,6 +122,7 @@ export async function runBench(o: BenchOptions): Promise<BenchRun> {
     relayAddress: `${loopback}.10:4245`,
     uiAddress: `${loopback}.10:12000`,
     replicaOnly: true,
+    nice: o.nice,
   });
   const state = StateFile.create(plan.stateFile, plan.options.name, plan.dir, false);
   const phases: PhaseResult[] = [];

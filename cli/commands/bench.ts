@@ -15,11 +15,12 @@ const FLAGS = {
   configs: { type: "string" },
   "hop-rate": { type: "string" },
   hop: { type: "string" },
+  nice: { type: "string" },
   out: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
-const DEFAULTS = { rates: "10,25", rounds: "2", warmup: "3", measure: "6", configs: CONFIGS.join(","), hopRate: "100", hop: "4", out: "bench/results" };
+const DEFAULTS = { rates: "10,25", rounds: "2", warmup: "3", measure: "6", configs: CONFIGS.join(","), hopRate: "100", hop: "4", nice: "0", out: "bench/results" };
 
 const HELP = `usage: flowlens bench [flags]
 
@@ -34,6 +35,8 @@ Takes about rates x rounds x 3 x (warmup + measure + hop + 11 s): about 4.5 minu
   --configs LIST      subset of ${CONFIGS.join(",")} (default all)
   --hop-rate N        direct gRPC calls/s to one service after each phase (default ${DEFAULTS.hopRate})
   --hop S             seconds of that single-hop load (default ${DEFAULTS.hop})
+  --nice N            niceness of every lab process, the same in all configurations, so
+                      other work on the machine disturbs the comparison less (default ${DEFAULTS.nice})
   --out DIR           report folder (default ${DEFAULTS.out})
 `;
 
@@ -41,6 +44,11 @@ function positive(name: string, value: string, max: number): number {
   const n = Number(value);
   if (!/^\d+(\.\d+)?$/.test(value) || n <= 0 || n > max) throw new UsageError(`--${name} "${value}" must be a number above 0 and at most ${max}`);
   return n;
+}
+
+function niceness(value: string): number {
+  if (!/^-?\d+$/.test(value) || Number(value) < -20 || Number(value) > 19) throw new UsageError(`--nice "${value}" must be a whole number from -20 to 19`);
+  return Number(value);
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -64,6 +72,7 @@ export async function run(argv: string[]): Promise<number> {
       configs: chosen,
       hopRate: positive("hop-rate", stringFlag(flags, "hop-rate") ?? DEFAULTS.hopRate, 5000),
       hopS: positive("hop", stringFlag(flags, "hop") ?? DEFAULTS.hop, 600),
+      nice: niceness(stringFlag(flags, "nice") ?? DEFAULTS.nice),
       log: (line: string) => process.stdout.write(`${line}\n`),
     };
     const result = await runBench(options);
