@@ -68,6 +68,11 @@ function records(n: number): KernelRecord[] {
 
 const POOL = 100_000;
 
+function heapMiB(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed / 2 ** 20;
+}
+
 /** Retained heap after a full collection (needs --expose-gc), else RSS. */
 function retainedMiB(): string {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -91,8 +96,11 @@ function measure(label: string, input: KernelRecord[], body: (r: KernelRecord) =
 }
 
 function main(): void {
+  const heapBeforePool = heapMiB();
   const input = records(POOL);
+  const recordBytes = ((heapMiB() - heapBeforePool) * 2 ** 20) / POOL;
   console.log(`${RECORDS.toLocaleString("en-US")} records from a pool of ${POOL.toLocaleString("en-US")}, ${PODS} pods, ring of ${RING.toLocaleString("en-US")} flows; before: ${retainedMiB()}`);
+  console.log(`one decoded kernel record: ${recordBytes.toFixed(0)} bytes of heap (the ring holds one per entry; the figures below share the pool's)`);
   const enrich = enrichment();
   const nodeName = "bench-node";
 
