@@ -60,7 +60,7 @@ export function removeCgroupTree(root: string): void {
 }
 
 /** Processes currently in `dir` (not its children). */
-export function cgroupPids(dir: string): number[] {
+function cgroupPids(dir: string): number[] {
   return fs
     .readFileSync(path.join(dir, "cgroup.procs"), "utf8")
     .split("\n")

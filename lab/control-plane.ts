@@ -49,7 +49,7 @@ export async function makeCertificates(plan: LabPlan): Promise<Certificates> {
   return { dir, server: path.join(dir, "server"), client: path.join(dir, "client") };
 }
 
-export function agentArgs(plan: LabPlan, node: NodePlan, certs: Certificates): string[] {
+function agentArgs(plan: LabPlan, node: NodePlan, certs: Certificates): string[] {
   return [
     "agent",
     "--node-name", node.name,

@@ -2,6 +2,7 @@
 // before creating it; `down` removes everything recorded plus anything the
 // plan says could exist, so a crashed or interrupted lab is cleaned up too.
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { killCgroupTree, makeCgroup, removeCgroupTree } from "./cgroups";
 import * as control from "./control-plane";
 import { writeMetadata } from "./metadata";
@@ -12,8 +13,6 @@ import { isAlive, waitFor } from "./processes";
 import { StateFile } from "./state";
 import { tryRun } from "./system";
 import { bundleReplica, startApp, startExternalHost, startSidecar, waitForPods, type LoadSettings } from "./workloads";
-import * as path from "node:path";
-
 export type Progress = (step: string) => void;
 
 export interface RunningLab {

@@ -8,7 +8,7 @@ export interface LabMetadata {
   services: { namespace: string; name: string; clusterIPs: string[]; ports: { port: number; protocol: string }[]; selector: Record<string, string> }[];
 }
 
-export function labMetadata(plan: LabPlan): LabMetadata {
+function labMetadata(plan: LabPlan): LabMetadata {
   return {
     pods: plan.pods.map((p) => ({
       namespace: NAMESPACE,

@@ -9,7 +9,6 @@ export const CGROUP_UNIFIED = "/sys/fs/cgroup/unified";
 export const RUN_DIR = "/run/flowlens-lab";
 /** A CIDR covering the fabric, every node's pod range and the service range: never masqueraded. */
 export const CLUSTER_CIDR = "198.19.0.0/17";
-export const SERVICE_CIDR = "198.19.100.0/24";
 /** The "peered network" on the external host: reached without SNAT. */
 export const PEERED_CIDR = "198.19.250.0/24";
 export const PEERED_HOST = "198.19.250.10";

@@ -55,15 +55,6 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Stops one process and waits (bounded) for it to exit. */
-export async function stopProcess(pid: number, timeoutMs = 5000): Promise<void> {
-  if (!isAlive(pid)) return;
-  process.kill(pid, "SIGTERM");
-  const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-  if (isAlive(pid)) process.kill(pid, "SIGKILL");
-}
-
 /** The end of a log file, for error messages (the lab's logs go with it on teardown). */
 export function logTail(file: string, lines = 5): string {
   try {

@@ -60,9 +60,3 @@ export function addressVariable(service: string): string {
   if (!name) throw new LabError(`unknown lab service "${service}"`);
   return name;
 }
-
-export function serviceByName(name: string): ServiceSpec {
-  const spec = SERVICES.find((s) => s.name === name);
-  if (!spec) throw new LabError(`unknown lab service "${name}"; expected one of ${SERVICES.map((s) => s.name).join(", ")}`);
-  return spec;
-}
