@@ -111,7 +111,8 @@ export async function serveGetFlows(call: Call, ctx: GetFlowsContext): Promise<v
   const active = new Set<PeerStream>();
   let cancelled = false;
   const writer = new ResponseWriter(call, req, (paused) => active.forEach((s) => (paused ? s.pause() : s.resume())));
-  const dedupe = new RecentUuids(ctx.resumeWindowUs * 2, 1 << 20);
+  // Bounded by count too: at high rates the cap, not the window, limits memory per call.
+  const dedupe = new RecentUuids(ctx.resumeWindowUs * 2, 1 << 18);
   const cleanups: (() => void)[] = [];
   const stopAll = () => {
     cancelled = true;

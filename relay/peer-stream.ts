@@ -24,6 +24,8 @@ export interface PeerStreamOptions {
   dedupe: RecentUuids;
   resumeWindowUs: number;
   probeDeadlineMs: number;
+  /** The sink needs each flow's node name (history rows); otherwise it is read only until the peer's name is known. */
+  wantNodeNames?: boolean;
 }
 
 const MIN_BACKOFF_MS = 200;
@@ -132,7 +134,7 @@ export class PeerStream {
   private received(data: Buffer): void {
     this.backoffMs = MIN_BACKOFF_MS;
     this.peer.lastDataMs = Date.now();
-    const scanned = scanResponse(data);
+    const scanned = scanResponse(data, this.opts.wantNodeNames === true || !this.peer.nameKnown);
     if (scanned.kind !== "flow") {
       this.sink.event(this.peer, data, scanned);
       return;

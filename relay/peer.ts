@@ -80,6 +80,11 @@ export class Peer extends EventEmitter {
     }
   }
 
+  /** Whether the node name is settled (from discovery, GetNodes or a flow); an upstream relay serves many nodes. */
+  get nameKnown(): boolean {
+    return this.isRelay || this.nameFromDiscovery || this.name !== this.address;
+  }
+
   /** Called with the node_name of flows, for agents that do not answer GetNodes. */
   observeNodeName(name: string): void {
     if (name && !this.nameFromDiscovery && !this.isRelay && this.name === this.address) this.name = name;

@@ -31,41 +31,47 @@ export class SortWindow {
     while (this.heap.length && (everything || this.heap[0].arrivalMs + this.windowMs <= nowMs)) this.emit(this.pop());
   }
 
-  private less(a: WindowItem, b: WindowItem): boolean {
-    return a.timeUs < b.timeUs || (a.timeUs === b.timeUs && a.seq < b.seq);
-  }
-
   private pop(): WindowItem {
-    const top = this.heap[0];
-    const last = this.heap.pop()!;
-    if (this.heap.length) {
-      this.heap[0] = last;
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop()!;
+    if (h.length) {
+      h[0] = last;
       this.down(0);
     }
     return top;
   }
 
+  // Sift with a moving hole rather than swaps: this runs twice per followed flow.
   private up(i: number): void {
     const h = this.heap;
+    const item = h[i];
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.less(h[i], h[p])) break;
-      [h[i], h[p]] = [h[p], h[i]];
+      const parent = h[p];
+      if (!before(item, parent)) break;
+      h[i] = parent;
       i = p;
     }
+    h[i] = item;
   }
 
   private down(i: number): void {
     const h = this.heap;
+    const n = h.length;
+    const item = h[i];
     for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && this.less(h[l], h[m])) m = l;
-      if (r < h.length && this.less(h[r], h[m])) m = r;
-      if (m === i) return;
-      [h[i], h[m]] = [h[m], h[i]];
-      i = m;
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && before(h[c + 1], h[c])) c++;
+      if (!before(h[c], item)) break;
+      h[i] = h[c];
+      i = c;
     }
+    h[i] = item;
   }
+}
+
+function before(a: WindowItem, b: WindowItem): boolean {
+  return a.timeUs < b.timeUs || (a.timeUs === b.timeUs && a.seq < b.seq);
 }

@@ -61,7 +61,7 @@ function timestampUs(buf: Buffer, start: number, end: number): number {
   return seconds * 1e6 + Math.floor(nanos / 1000);
 }
 
-function scanFlow(buf: Buffer, start: number, end: number, out: ScannedResponse): void {
+function scanFlow(buf: Buffer, start: number, end: number, out: ScannedResponse, wantNodeName: boolean): void {
   let pos = start;
   while (pos < end) {
     const [tag, p] = varint(buf, pos);
@@ -71,14 +71,17 @@ function scanFlow(buf: Buffer, start: number, end: number, out: ScannedResponse)
       const [len, q] = varint(buf, p);
       if (field === 1) out.timeUs = timestampUs(buf, q, q + len);
       else if (field === 34) out.uuid = buf.toString("utf8", q, q + len);
-      else if (!out.nodeName) out.nodeName = buf.toString("utf8", q, q + len);
+      else if (wantNodeName && !out.nodeName) out.nodeName = buf.toString("utf8", q, q + len);
       pos = q + len;
     } else pos = skip(buf, p, wt);
   }
 }
 
-/** The fields the relay routes by, read from an encoded GetFlowsResponse. */
-export function scanResponse(buf: Buffer): ScannedResponse {
+/**
+ * The fields the relay routes by, read from an encoded GetFlowsResponse.
+ * Decoding the node name costs a string per flow: callers that know it skip it.
+ */
+export function scanResponse(buf: Buffer, wantNodeName = true): ScannedResponse {
   const out: ScannedResponse = { kind: "unknown", timeUs: 0, uuid: "", nodeName: "" };
   let responseTimeUs = 0;
   let pos = 0;
@@ -93,10 +96,10 @@ export function scanResponse(buf: Buffer): ScannedResponse {
     const [len, q] = varint(buf, p);
     if (field === 1) {
       out.kind = "flow";
-      scanFlow(buf, q, q + len, out);
+      scanFlow(buf, q, q + len, out, wantNodeName);
     } else if (field === 2) out.kind = "node_status";
     else if (field === 3) out.kind = "lost_events";
-    else if (field === 1000) out.nodeName = buf.toString("utf8", q, q + len);
+    else if (field === 1000 && wantNodeName) out.nodeName = buf.toString("utf8", q, q + len);
     else if (field === 1001) responseTimeUs = timestampUs(buf, q, q + len);
     pos = q + len;
   }

@@ -57,7 +57,7 @@ export class HistoryIngest {
     const stream = new PeerStream(
       peer,
       { follow: true, since: usToTimestamp(this.sinceUs) },
-      { follow: true, dedupe: this.dedupe, resumeWindowUs: this.opts.resumeWindowUs, probeDeadlineMs: 2000 },
+      { follow: true, dedupe: this.dedupe, resumeWindowUs: this.opts.resumeWindowUs, probeDeadlineMs: 2000, wantNodeNames: true },
       {
         flow: (p, data, s) => this.store.append(s.timeUs, s.uuid, s.nodeName || p.name, data),
         event: () => {},

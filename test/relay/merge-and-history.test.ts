@@ -45,6 +45,17 @@ test("the sort window releases items in time order after the wait and never hold
   for (let t = 100; t < 110; t++) w.push(t, Buffer.alloc(0), 200);
   expect(out).toEqual([5, 10, 20, 30, 100, 101, 102, 103, 104]);
   expect(w.size).toBe(5);
+
+  const many: number[] = [];
+  const big = new SortWindow(1000, 1_000_000, (i) => many.push(i.timeUs));
+  let x = 12345;
+  for (let i = 0; i < 20_000; i++) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    big.push(x % 100_000, Buffer.alloc(0), 0);
+  }
+  big.drain(0, true);
+  expect(many).toHaveLength(20_000);
+  expect(many.every((t, i) => i === 0 || t >= many[i - 1])).toBe(true);
 });
 
 test("recent uuids drop duplicates within the window and forget older ones", () => {
