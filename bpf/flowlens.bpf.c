@@ -520,6 +520,42 @@ static __always_inline void fill_from_dropped_skb(struct fl_record *r, const str
 	}
 }
 
+/*
+ * An echo reply that a raw socket (ping run as root) already took its copy of: ICMP then finds no ping
+ * socket and frees the original with NO_SOCKET. The reply was delivered, so it is no drop.
+ */
+static __always_inline bool is_taken_echo_reply(const struct sk_buff *skb, enum skb_drop_reason reason)
+{
+	unsigned char *head;
+	__u16 nh, proto;
+	__u8 l4proto, type;
+	void *l4p;
+
+	if (reason != bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NO_SOCKET))
+		return false;
+	head = BPF_CORE_READ(skb, head);
+	nh = BPF_CORE_READ(skb, network_header);
+	proto = BPF_CORE_READ(skb, protocol);
+	if (nh == (__u16)~0U)
+		return false;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh) || ip.protocol != IPPROTO_ICMP)
+			return false;
+		l4p = head + nh + ip.ihl * 4;
+		return !bpf_probe_read_kernel(&type, 1, l4p) && type == 0 /* ICMP_ECHOREPLY */;
+	}
+	if (proto == bpf_htons(ETH_P_IPV6)) {
+		if (bpf_probe_read_kernel(&l4proto, 1, head + nh + offsetof(struct ipv6hdr, nexthdr)) ||
+		    l4proto != IPPROTO_ICMPV6)
+			return false;
+		l4p = head + nh + sizeof(struct ipv6hdr);
+		return !bpf_probe_read_kernel(&type, 1, l4p) && type == 129 /* ICMPV6_ECHO_REPLY */;
+	}
+	return false;
+}
+
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(fl_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
@@ -529,7 +565,7 @@ int BPF_PROG(fl_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_re
 	__u64 cgid = 0;
 	__u32 netns = 0;
 
-	if (reason <= SKB_CONSUMED)
+	if (reason <= SKB_CONSUMED || is_taken_echo_reply(skb, reason))
 		return 0;
 	sk = BPF_CORE_READ(skb, sk);
 	if (sk) {

@@ -215,6 +215,13 @@ describe("flowlens agent on a test node", () => {
     for (const f of replies) expect(f).toMatchObject({ l4: { ICMPv4: { type: 0, code: 0 } }, is_reply: { value: true }, traffic_direction: "EGRESS" });
   });
 
+  test("a successful ping yields no DROPPED flow, while the nftables drop still does", () => {
+    // ping as root reads replies on a raw socket; the kernel then frees the original with NO_SOCKET.
+    const icmpDrops = all.filter((f) => f.verdict === "DROPPED" && (f.l4?.ICMPv4 || f.l4?.ICMPv6));
+    expect(icmpDrops).toEqual([]);
+    expect(all.filter((f) => f.verdict === "DROPPED" && ports(f)[1] === DROPPED_UDP_PORT)).toHaveLength(DROP_COUNT);
+  });
+
   test("a refused connection shows the SYN, the RST reply and the kernel's NO_SOCKET drop", () => {
     const syn = latest(packetRecords({ src: client.ip, dst: server.ip, dport: CLOSED_PORT, proto: "TCP", seenBy: "source" }));
     expect(syn.flowlens).toMatchObject({ packets: 1, bytes: 60 });
