@@ -121,9 +121,10 @@ describe("the lab with the observability stack", () => {
     expect(await inNetns(`${lab.name}-frontend`, httpGet("http://198.19.251.10:8080/"))).toBe(`200 198.19.0.${nodeIndex}`);
   });
 
-  test("the relay shows flows between the replica's pods by name, from every node", async () => {
+  test("the relay shows flows between the replica's pods by name and to the external host, from every node", async () => {
     const tls = `/run/flowlens-lab/${lab.name}/certs/client`;
     const wanted = [`${pod("frontend").name}->${pod("productcatalogservice").name}`, `${pod("frontend").name}->${pod("checkoutservice").name}`];
+    wanted.push(`${pod("loadgenerator").name}->198.19.251.10`, `${pod("loadgenerator").name}->198.19.250.10`);
     let pairs = new Set<string>();
     let nodes = new Set<string>();
     const deadline = Date.now() + 60_000;
@@ -131,7 +132,7 @@ describe("the lab with the observability stack", () => {
       const { stdout } = await run(FLOWLENS, ["observe", "--server", lab.relay, "--tls-ca", `${tls}/ca.crt`, "--tls-cert", `${tls}/tls.crt`,
         "--tls-key", `${tls}/tls.key`, "--last", "3000", "-o", "json"], { timeout: 30_000, maxBuffer: 64 << 20 });
       const flows = stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l).flow).filter(Boolean);
-      pairs = new Set(flows.map((f) => `${f.source?.pod_name}->${f.destination?.pod_name}`));
+      pairs = new Set(flows.map((f) => `${f.source?.pod_name}->${f.destination?.pod_name ?? f.IP?.destination}`));
       nodes = new Set(flows.map((f) => f.node_name));
       if (wanted.every((w) => pairs.has(w)) && nodes.size >= 2) break;
       await new Promise((r) => setTimeout(r, 3000));
