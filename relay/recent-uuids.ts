@@ -17,10 +17,6 @@ export class RecentUuids {
     return true;
   }
 
-  has(uuid: string): boolean {
-    return this.seen.has(uuid);
-  }
-
   get size(): number {
     return this.seen.size;
   }

@@ -17,7 +17,7 @@ function passThroughService(): grpc.ServiceDefinition {
   return { ...def, GetFlows: { ...getFlows, responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : serialize(v)) } };
 }
 
-export function relayStatus(ctx: GetFlowsContext, startedAtMs: number): ServerStatusResponse {
+function relayStatus(ctx: GetFlowsContext, startedAtMs: number): ServerStatusResponse {
   const peers = ctx.peers.list();
   let numFlows = 0;
   let maxFlows = 0;
@@ -61,7 +61,7 @@ export function relayStatus(ctx: GetFlowsContext, startedAtMs: number): ServerSt
   };
 }
 
-export async function relayNodes(ctx: GetFlowsContext): Promise<GetNodesResponse> {
+async function relayNodes(ctx: GetFlowsContext): Promise<GetNodesResponse> {
   const nodes: Node[] = [];
   for (const p of ctx.peers.list()) {
     if (p.isRelay) {

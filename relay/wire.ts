@@ -113,7 +113,7 @@ export function encodeResponse(res: GetFlowsResponse): Buffer {
   return GET_FLOWS().responseSerialize(res) as Buffer;
 }
 
-export function decodeResponse(buf: Buffer): GetFlowsResponse {
+function decodeResponse(buf: Buffer): GetFlowsResponse {
   return GET_FLOWS().responseDeserialize(buf) as GetFlowsResponse;
 }
 

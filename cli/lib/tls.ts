@@ -18,7 +18,7 @@ export interface ClientConnection {
   options: grpc.ChannelOptions;
 }
 
-export function readPem(file: string, flag: string): Buffer {
+function readPem(file: string, flag: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (err) {

@@ -61,10 +61,6 @@ export class FlowHistory {
     this.pending.push([timeUs, uuid, node, data]);
   }
 
-  get pendingCount(): number {
-    return this.pending.length;
-  }
-
   flush(): number {
     if (!this.pending.length) return 0;
     const rows = this.pending;
