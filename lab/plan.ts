@@ -121,7 +121,7 @@ export function makePlan(options: LabOptions): LabPlan {
   const nextHost = nodes.map(() => 10);
   const pods: PodPlan[] = [];
   const place = (app: string, nodeIndex: number, service?: ServiceSpec, serviceIndex = 0) => {
-    const node = nodes[nodeIndex % nodes.length];
+    const node = nodes[nodeIndex];
     const podName = `${app}-${podSuffix(name, app)}`;
     const host = nextHost[node.index]++;
     pods.push({
@@ -135,7 +135,8 @@ export function makePlan(options: LabOptions): LabPlan {
       service: service && { ...service, clusterIp: `198.19.100.${10 + serviceIndex}` },
     });
   };
-  SERVICES.forEach((s, i) => place(s.name, s.node, s, i));
+  // Two nodes use the fixed placement (half the calls cross nodes); more nodes get the services round-robin.
+  SERVICES.forEach((s, i) => place(s.name, nodes.length === 2 ? s.node : i % nodes.length, s, i));
   place(LOADGENERATOR.name, LOADGENERATOR.node);
   return {
     options,

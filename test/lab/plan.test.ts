@@ -35,6 +35,11 @@ describe("the lab plan", () => {
     for (const s of services) expect(inCidr(s.clusterIp, "198.19.100.0/24")).toBe(true);
   });
 
+  test("with more than two nodes every node gets pods", () => {
+    const plan = makePlan({ ...DEFAULT_OPTIONS, nodes: 4 });
+    expect(new Set(plan.pods.map((p) => p.node.name))).toEqual(new Set(plan.nodes.map((n) => n.name)));
+  });
+
   test("pods land on at least two nodes, each under its node's cgroup", () => {
     const plan = makePlan(DEFAULT_OPTIONS);
     expect(new Set(plan.pods.map((p) => p.node.name)).size).toBe(2);
