@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { UsageError } from "../cli/lib/errors";
+import { silenceIpServerNameWarning } from "../cli/lib/tls";
 
 export interface PeerTlsConfig {
   ca?: string;
@@ -33,6 +34,7 @@ export function peerCredentials(tls: PeerTlsConfig, reloadMs: number, prefix = "
     if (tls.cert) throw new UsageError(`${prefix}-cert needs ${prefix}-ca (the CA that signed the agents' server certificates)`);
     return { credentials: grpc.credentials.createInsecure(), options: {} };
   }
+  silenceIpServerNameWarning();
   const caProvider = new grpc.experimental.FileWatcherCertificateProvider({ caCertificateFile: mustExist(tls.ca, `${prefix}-ca`), refreshIntervalMs: reloadMs });
   const identityProvider = tls.cert
     ? new grpc.experimental.FileWatcherCertificateProvider({

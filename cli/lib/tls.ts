@@ -32,7 +32,7 @@ function readPem(file: string, flag: string): Buffer {
  * address, which makes Node print DEP0123 on every IP dial; certificates with IP
  * SANs are still verified, so only that warning is dropped from the CLI's stderr.
  */
-function silenceIpServerNameWarning(): void {
+export function silenceIpServerNameWarning(): void {
   if (process.listeners("warning").some((l) => (l as { ipServerNameFilter?: boolean }).ipServerNameFilter)) return;
   const defaults = process.listeners("warning");
   process.removeAllListeners("warning");
