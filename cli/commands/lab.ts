@@ -33,7 +33,7 @@ up      builds the lab (pods as network namespaces and cgroups on per-node
         bridges, an Online Boutique topology replica, egress NAT, agents, relay
         and UI) and runs until Ctrl-C, then removes it; --detach leaves it running
 down    removes every namespace, cgroup, nft table, link and process of the lab
-status  lists the lab's components, endpoints and pods
+status  lists the lab's components and endpoints, and any process that exited
 
   --name NAME             lab name, prefix of its namespaces (default ${DEFAULT_OPTIONS.name})
   --nodes N               nodes, each with its own bridge and agent (default ${DEFAULT_OPTIONS.nodes})
