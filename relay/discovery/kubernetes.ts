@@ -28,6 +28,7 @@ export class KubernetesDiscovery implements PeerDiscovery {
     private readonly intervalMs: number,
     private readonly onError: (msg: string) => void,
     private readonly env: NodeJS.ProcessEnv = process.env,
+    private readonly serviceAccountDir = SERVICE_ACCOUNT_DIR,
   ) {
     this.description = `Kubernetes pods in ${namespace} matching ${labelSelector} every ${intervalMs / 1000}s`;
   }
@@ -54,8 +55,9 @@ export class KubernetesDiscovery implements PeerDiscovery {
     const host = this.env.KUBERNETES_SERVICE_HOST;
     const port = this.env.KUBERNETES_SERVICE_PORT ?? "443";
     if (!host) return Promise.reject(new Error("KUBERNETES_SERVICE_HOST is not set: --peer-kubernetes works only inside a cluster; use --peers or --peer-dns elsewhere"));
-    const token = fs.readFileSync(`${SERVICE_ACCOUNT_DIR}/token`, "utf8").trim();
-    const ca = fs.readFileSync(`${SERVICE_ACCOUNT_DIR}/ca.crt`);
+    // Read on every poll: the kubelet rotates the projected token.
+    const token = fs.readFileSync(`${this.serviceAccountDir}/token`, "utf8").trim();
+    const ca = fs.readFileSync(`${this.serviceAccountDir}/ca.crt`);
     const path = `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/pods?labelSelector=${encodeURIComponent(this.labelSelector)}`;
     return new Promise((resolve, reject) => {
       const req = https.get({ host, port, path, ca, headers: { Authorization: `Bearer ${token}`, Accept: "application/json" }, timeout: 10_000 }, (res) => {
