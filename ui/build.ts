@@ -1,5 +1,6 @@
 // Bundles the page (ui/web) into ui/dist with esbuild. Used by `make build`
 // (mk/ui.mk) and by the tests and benchmarks, so all of them serve the same page.
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { build } from "esbuild";
 
@@ -17,6 +18,8 @@ export async function buildWebBundle(): Promise<void> {
     target: ["chrome110", "firefox110", "safari16"],
     logLevel: "warning",
   });
+  // ELK runs in a Web Worker so a large layout never blocks the page.
+  fs.copyFileSync(require.resolve("elkjs/lib/elk-worker.min.js"), path.join(UI_DIST, "elk-worker.js"));
 }
 
 if (require.main === module) {

@@ -38,6 +38,7 @@ function loadAssets(): Map<string, Asset> {
     ["/", path.join(WEB_DIR, "index.html"), "text/html; charset=utf-8"],
     ["/assets/app.js", path.join(DIST_DIR, "app.js"), "text/javascript; charset=utf-8"],
     ["/assets/styles.css", path.join(DIST_DIR, "styles.css"), "text/css; charset=utf-8"],
+    ["/assets/elk-worker.js", path.join(DIST_DIR, "elk-worker.js"), "text/javascript; charset=utf-8"],
     ["/login", path.join(WEB_DIR, "login.html"), "text/html; charset=utf-8"],
   ];
   const assets = new Map<string, Asset>();

@@ -1,6 +1,7 @@
 // The flow table: newest first, at most MAX_ROWS rows. New flows are
-// prepended and old rows trimmed, so a batch costs its own size, not the
-// table's. What the table holds is exactly what "Export JSON" writes.
+// prepended and old rows trimmed, at most once per animation frame, so a
+// batch costs its own size, not the table's. What the table holds is exactly
+// what "Export JSON" writes.
 import type { Flow } from "../../../proto/types";
 import { timestampToMillis } from "../../../proto/types";
 import { podLabel, ports, protocolOf } from "../../shared/flow-view";
@@ -10,6 +11,8 @@ const MAX_ROWS = 500;
 
 export class FlowTable {
   private flows: Flow[] = [];
+  private pending: Flow[] = [];
+  private frameRequested = false;
   private selectedRow?: HTMLTableRowElement;
 
   constructor(
@@ -38,12 +41,29 @@ export class FlowTable {
 
   replace(flows: Flow[]): void {
     this.flows = [];
+    this.pending = [];
     this.body.textContent = "";
-    this.prepend(flows);
+    this.render(flows);
   }
 
-  /** Adds flows given oldest first. */
+  /** Adds flows given oldest first, on the next animation frame. */
   prepend(flows: Flow[]): void {
+    this.pending.push(...flows);
+    if (this.pending.length > MAX_ROWS) this.pending.splice(0, this.pending.length - MAX_ROWS);
+    if (this.frameRequested) return;
+    this.frameRequested = true;
+    requestAnimationFrame(() => this.flush());
+  }
+
+  /** Renders flows waiting for the next frame now (e.g. when the view is paused). */
+  flush(): void {
+    this.frameRequested = false;
+    const flows = this.pending;
+    this.pending = [];
+    this.render(flows);
+  }
+
+  private render(flows: Flow[]): void {
     if (flows.length > 0) {
       const fresh = flows.slice(-MAX_ROWS).reverse();
       const fragment = document.createDocumentFragment();

@@ -129,6 +129,7 @@ filters.addEventListener("submit", (e) => e.preventDefault());
 
 pauseButton.addEventListener("click", () => {
   paused = !paused;
+  if (paused) table.flush();
   pauseButton.textContent = paused ? "Resume" : "Pause";
   pauseButton.setAttribute("aria-pressed", String(paused));
 });

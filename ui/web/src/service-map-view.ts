@@ -1,12 +1,16 @@
-// The service map: cytoscape draws it, ELK places it. Each namespace is a
-// compound node laid out on its own (layered, left to right, by the traffic
-// inside it) and the namespaces are packed into the viewport's shape; edges
-// between namespaces do not move nodes, which keeps the layout fast and
-// stable at hundreds of workloads and thousands of edges.
+// The service map: cytoscape draws it, ELK places it (in a Web Worker). Each
+// namespace is laid out on its own and the namespaces are packed into the
+// viewport's shape; edges between namespaces do not move nodes, which keeps
+// the layout stable. A namespace is drawn as a plain box behind its
+// workloads, sized by ELK, rather than as a cytoscape compound node: compound
+// bookkeeping costs cytoscape seconds per frame at thousands of edges. Small maps get ELK's layered layout
+// (callers left of callees); large ones a packed grid with the busiest
+// workloads first, because layered layout of thousands of edges takes
+// seconds while a grid takes milliseconds.
 import cytoscape, { type Core, type ElementDefinition } from "cytoscape";
-import ELK from "elkjs/lib/elk.bundled.js";
+import ELK from "elkjs/lib/elk-api.js";
 import type { ElkExtendedEdge, ElkNode } from "elkjs/lib/elk-api";
-import type { MapEdge, ServiceMap } from "../../shared/wire";
+import type { MapEdge, MapNode, ServiceMap } from "../../shared/wire";
 import { EXTERNAL_NAMESPACE, HIDDEN_NAMESPACE } from "../../shared/flow-view";
 import * as fmt from "./format";
 
@@ -15,15 +19,38 @@ const NS_LABEL_ROOM = 22;
 const NS_PADDING = 14;
 const MIN_RELAYOUT_INTERVAL_MS = 2000;
 const MAX_FIT_ZOOM = 1.3;
+/** Above either size, namespaces are packed instead of layered. */
+const LAYERED_MAX_WORKLOADS = 150;
+const LAYERED_MAX_EDGES = 400;
+/** Up to this many edges every edge is labelled; above, labels show on hover and for the selected workload. */
+const LABELS_ALWAYS_MAX_EDGES = 300;
+/** Above this many edges, edges are drawn as plain straight lines (much cheaper to paint). */
+const BULK_EDGES = 1500;
 
 export interface MapSelection {
   kind: "node" | "edge";
   data: Record<string, unknown>;
 }
 
+type Point = { x: number; y: number };
+type Box = Point & { w: number; h: number };
+interface Placement {
+  workloads: Map<string, Point>;
+  /** Namespace boxes by "ns:<name>", centre and size. */
+  namespaces: Map<string, Box>;
+}
+
 export class ServiceMapView {
   readonly cy: Core;
-  private readonly elk = new ELK();
+  private readonly elk = new ELK({ workerUrl: "/assets/elk-worker.js" });
+  /** The latest map from the server; cytoscape holds only what is placed. */
+  private current: ServiceMap = { nodes: [], edges: [], windowSeconds: 0 };
+  private readonly edgeStats = new Map<string, MapEdge>();
+  private readonly nodeDrops = new Map<string, number>();
+  /** Placed elements by id: cy.getElementById builds a collection per call, too slow for thousands a second. */
+  private readonly placed = new Map<string, cytoscape.SingularElementReturnValue>();
+  private labelsAlways = true;
+  private bulk = false;
   private layoutRunning = false;
   private layoutWanted = false;
   private lastLayoutAt = 0;
@@ -39,13 +66,22 @@ export class ServiceMapView {
       minZoom: 0.05,
       maxZoom: 3,
       textureOnViewport: true,
+      autoungrabify: true,
+      hideEdgesOnViewport: false,
       boxSelectionEnabled: false,
     });
-    this.cy.on("tap", "node.workload", (e) => onSelect({ kind: "node", data: e.target.data() }));
-    this.cy.on("tap", "edge", (e) => onSelect({ kind: "edge", data: e.target.data() }));
-    this.cy.on("tap", (e) => {
-      if (e.target === this.cy) onSelect(undefined);
+    // Start the worker and ELK's runtime now, while the first map is on its way.
+    void this.elk.layout({ id: "warm-up", children: [{ id: "n", width: 1, height: 1 }] });
+    const cy = this.cy;
+    cy.on("tap", "node.workload", (e) => onSelect({ kind: "node", data: { ...e.target.data(), drops: this.nodeDrops.get(e.target.id()) ?? 0 } }));
+    cy.on("tap", "edge", (e) => onSelect({ kind: "edge", data: { ...this.edgeStats.get(e.target.id()) } }));
+    cy.on("tap", (e) => {
+      if (e.target === cy) onSelect(undefined);
     });
+    cy.on("mouseover", "edge", (e) => this.showLabel(e.target, true));
+    cy.on("mouseout", "edge", (e) => this.showLabel(e.target, false));
+    cy.on("select", "node.workload", (e) => e.target.connectedEdges().forEach((edge: cytoscape.EdgeSingular) => this.showLabel(edge, true)));
+    cy.on("unselect", "node.workload", (e) => e.target.connectedEdges().forEach((edge: cytoscape.EdgeSingular) => this.showLabel(edge, false)));
   }
 
   get counts(): { nodes: number; edges: number; namespaces: number } {
@@ -62,62 +98,116 @@ export class ServiceMapView {
   }
 
   clear(): void {
+    this.current = { nodes: [], edges: [], windowSeconds: 0 };
+    this.edgeStats.clear();
+    this.nodeDrops.clear();
+    this.placed.clear();
     this.cy.elements().remove();
   }
 
   update(map: ServiceMap): void {
+    this.current = map;
+    const ids = new Set(map.nodes.map((n) => n.id));
+    const added = map.nodes.some((n) => !this.placed.has(n.id));
+    let removed = false;
+    for (const [id, ele] of this.placed) if (ele.hasClass("workload") && !ids.has(id)) removed = true;
+    this.sync();
+    if (added || removed) this.requestLayout();
+  }
+
+  /**
+   * Brings cytoscape in line with the current map: figures of placed
+   * elements change only when what is drawn changes (width level, drop
+   * state, label), so a steady stream costs little; new workloads wait for
+   * `positions` from a layout so nothing is drawn in a heap first.
+   */
+  private sync(placement?: Placement): void {
     const cy = this.cy;
-    let topologyChanged = false;
+    const map = this.current;
+    this.labelsAlways = map.edges.length <= LABELS_ALWAYS_MAX_EDGES;
+    const bulk = map.edges.length > BULK_EDGES;
     cy.batch(() => {
-      const wantedNodes = new Set<string>();
-      const added: ElementDefinition[] = [];
+      const wanted = new Set<string>();
+      const newNodes: ElementDefinition[] = [];
+      const newNamespaces = new Set<string>();
       for (const n of map.nodes) {
         const nsId = `ns:${n.namespace}`;
-        wantedNodes.add(nsId);
-        wantedNodes.add(n.id);
-        if (cy.getElementById(nsId).empty()) {
-          const special = n.namespace === EXTERNAL_NAMESPACE || n.namespace === HIDDEN_NAMESPACE;
-          cy.add({ group: "nodes", data: { id: nsId, label: n.namespace }, classes: special ? "namespace special" : "namespace" });
-          topologyChanged = true;
+        wanted.add(nsId).add(n.id);
+        const existing = this.placed.get(n.id);
+        if (existing) {
+          // Figures live outside cytoscape: changing element data repaints it.
+          this.nodeDrops.set(n.id, n.drops);
+          if (existing.hasClass("dropping") !== n.drops > 0) existing.toggleClass("dropping", n.drops > 0);
+          continue;
         }
-        const existing = cy.getElementById(n.id);
-        const data = { id: n.id, parent: nsId, label: n.name, namespace: n.namespace, name: n.name, kind: n.kind, drops: n.drops, width: nodeWidth(n.name) };
-        if (existing.empty()) {
-          added.push({ group: "nodes", data, classes: n.kind === "External" ? "workload external" : "workload" });
-          topologyChanged = true;
-        } else {
-          existing.data("drops", n.drops);
+        this.nodeDrops.set(n.id, n.drops);
+        const position = placement?.workloads.get(n.id);
+        const box = placement?.namespaces.get(nsId);
+        if (!position || !box) continue;
+        if (!this.placed.has(nsId) && !newNamespaces.has(nsId)) {
+          newNamespaces.add(nsId);
+          const special = n.namespace === EXTERNAL_NAMESPACE || n.namespace === HIDDEN_NAMESPACE;
+          newNodes.push({
+            group: "nodes",
+            data: { id: nsId, label: n.namespace, w: box.w, h: box.h },
+            position: { x: box.x, y: box.y },
+            classes: special ? "namespace special" : "namespace",
+          });
+        }
+        const classes = ["workload", n.kind === "External" ? "external" : "", n.drops > 0 ? "dropping" : ""].join(" ");
+        newNodes.push({
+          group: "nodes",
+          data: { id: n.id, label: n.name, namespace: n.namespace, name: n.name, kind: n.kind, width: nodeWidth(n.name) },
+          position,
+          classes,
+        });
+      }
+      if (newNodes.length) cy.add(newNodes).forEach((ele) => void this.placed.set(ele.id(), ele));
+      for (const [id, ele] of this.placed) {
+        if (ele.isNode() && !wanted.has(id)) {
+          // Removing a node removes its edges too.
+          ele.connectedEdges().forEach((edge) => void this.placed.delete(edge.id()));
+          ele.remove();
+          this.placed.delete(id);
         }
       }
-      if (added.length) cy.add(added);
-      cy.nodes().forEach((node) => {
-        if (!wantedNodes.has(node.id())) {
-          node.remove();
-          topologyChanged = true;
-        }
-      });
-      cy.nodes(".workload").forEach((node) => {
-        node.toggleClass("dropping", (node.data("drops") as number) > 0);
-      });
 
-      const wantedEdges = new Set<string>();
+      this.edgeStats.clear();
       const newEdges: ElementDefinition[] = [];
       for (const e of map.edges) {
-        wantedEdges.add(e.id);
-        const data = edgeData(e);
-        const existing = cy.getElementById(e.id);
-        if (existing.empty()) newEdges.push({ group: "edges", data, classes: e.drops > 0 ? "dropping" : "" });
-        else {
-          existing.data(data);
-          existing.toggleClass("dropping", e.drops > 0);
+        this.edgeStats.set(e.id, e);
+        const width = widthLevel(e.flowsPerSec);
+        const existing = this.placed.get(e.id);
+        if (existing) {
+          // Bulk edges have one width: no restyle for rate changes.
+          if (!bulk && existing.data("width") !== width) existing.data("width", width);
+          if (existing.hasClass("dropping") !== e.drops > 0) existing.toggleClass("dropping", e.drops > 0);
+          if (this.labelsAlways || existing.data("label")) {
+            const label = edgeLabel(e);
+            if (existing.data("label") !== label) existing.data("label", label);
+          }
+        } else if (this.placed.has(e.source) && this.placed.has(e.target)) {
+          const classes = [e.drops > 0 ? "dropping" : "", bulk ? "bulk" : ""].join(" ");
+          newEdges.push({ group: "edges", data: { id: e.id, source: e.source, target: e.target, width, label: this.labelsAlways ? edgeLabel(e) : "" }, classes });
         }
       }
-      if (newEdges.length) cy.add(newEdges);
-      cy.edges().forEach((edge) => {
-        if (!wantedEdges.has(edge.id())) edge.remove();
-      });
+      if (newEdges.length) cy.add(newEdges).forEach((ele) => void this.placed.set(ele.id(), ele));
+      for (const [id, ele] of this.placed) {
+        if (ele.isEdge() && !this.edgeStats.has(id)) {
+          ele.remove();
+          this.placed.delete(id);
+        }
+      }
+      if (bulk !== this.bulk) cy.edges().toggleClass("bulk", bulk);
+      this.bulk = bulk;
     });
-    if (topologyChanged) this.requestLayout();
+  }
+
+  private showLabel(edge: cytoscape.EdgeSingular, show: boolean): void {
+    if (this.labelsAlways) return;
+    const stats = this.edgeStats.get(edge.id());
+    const keep = edge.source().selected() || edge.target().selected();
+    edge.data("label", (show || keep) && stats ? edgeLabel(stats) : "");
   }
 
   private requestLayout(): void {
@@ -125,10 +215,11 @@ export class ServiceMapView {
     if (this.layoutRunning || this.layoutTimer !== undefined) return;
     const wait = Math.max(0, this.lastLayoutAt + MIN_RELAYOUT_INTERVAL_MS - performance.now());
     if (this.firstDrawnAt === undefined) void this.runLayout();
-    else this.layoutTimer = window.setTimeout(() => {
-      this.layoutTimer = undefined;
-      void this.runLayout();
-    }, wait);
+    else
+      this.layoutTimer = window.setTimeout(() => {
+        this.layoutTimer = undefined;
+        void this.runLayout();
+      }, wait);
   }
 
   private async runLayout(): Promise<void> {
@@ -137,9 +228,23 @@ export class ServiceMapView {
     this.layoutRunning = true;
     const started = performance.now();
     try {
-      const graph = this.elkGraph();
-      const result = await this.elk.layout(graph);
-      this.applyPositions(result);
+      const result = await this.elk.layout(this.elkGraph());
+      const placement = placementOf(result);
+      this.sync(placement);
+      this.cy.batch(() => {
+        for (const [id, ele] of this.placed) {
+          if (!ele.isNode()) continue;
+          const box = placement.namespaces.get(id);
+          if (box) {
+            ele.data({ w: box.w, h: box.h });
+            ele.position({ x: box.x, y: box.y });
+            continue;
+          }
+          const p = placement.workloads.get(id);
+          if (p) ele.position(p);
+        }
+      });
+      this.fit();
       this.lastLayoutMs = performance.now() - started;
       if (this.firstDrawnAt === undefined && this.cy.nodes().length > 0) {
         requestAnimationFrame(() => requestAnimationFrame(() => (this.firstDrawnAt = performance.now())));
@@ -151,88 +256,115 @@ export class ServiceMapView {
     }
   }
 
+  /** The ELK graph of the current map (not of what is drawn, which may lag behind). */
   private elkGraph(): ElkNode {
+    const map = this.current;
     const container = this.cy.container()!;
     const aspect = Math.max(0.5, container.clientWidth / Math.max(1, container.clientHeight));
+    const namespaceOf = new Map(map.nodes.map((n) => [n.id, n.namespace]));
     const inside = new Map<string, ElkExtendedEdge[]>();
-    this.cy.edges().forEach((e) => {
-      const ns = e.source().data("parent") as string;
-      if (ns !== e.target().data("parent")) return;
+    const degree = new Map<string, number>();
+    let intraEdges = 0;
+    for (const e of map.edges) {
+      degree.set(e.source, (degree.get(e.source) ?? 0) + 1);
+      degree.set(e.target, (degree.get(e.target) ?? 0) + 1);
+      const ns = namespaceOf.get(e.source);
+      if (ns === undefined || ns !== namespaceOf.get(e.target)) continue;
       const list = inside.get(ns) ?? [];
-      list.push({ id: e.id(), sources: [e.source().id()], targets: [e.target().id()] });
+      list.push({ id: e.id, sources: [e.source], targets: [e.target] });
       inside.set(ns, list);
-    });
+      intraEdges++;
+    }
+    const members = new Map<string, MapNode[]>();
+    for (const n of map.nodes) {
+      const list = members.get(n.namespace) ?? [];
+      list.push(n);
+      members.set(n.namespace, list);
+    }
+    const layered = map.nodes.length <= LAYERED_MAX_WORKLOADS && intraEdges <= LAYERED_MAX_EDGES;
+    const padding = `[top=${NS_PADDING + NS_LABEL_ROOM},left=${NS_PADDING},bottom=${NS_PADDING},right=${NS_PADDING}]`;
     const namespaces: ElkNode[] = [];
-    this.cy.nodes(".namespace").forEach((ns) => {
-      const children = ns.children().map((n) => ({ id: n.id(), width: n.data("width") as number, height: NODE_HEIGHT }));
-      const edges = inside.get(ns.id()) ?? [];
+    for (const ns of [...members.keys()].sort()) {
+      const nodes = members.get(ns)!;
+      const edges = inside.get(ns) ?? [];
+      const children = (list: MapNode[]) => list.map((n) => ({ id: n.id, width: nodeWidth(n.name), height: NODE_HEIGHT }));
+      if (layered && edges.length) {
+        namespaces.push({
+          id: `ns:${ns}`,
+          children: children(nodes),
+          edges,
+          layoutOptions: {
+            "elk.algorithm": "layered",
+            "elk.direction": "RIGHT",
+            "elk.padding": padding,
+            "elk.spacing.nodeNode": "22",
+            // Room for an edge's label between the columns.
+            "elk.layered.spacing.nodeNodeBetweenLayers": "110",
+          },
+        });
+        continue;
+      }
+      // Busiest first, so the eye lands on the workloads that matter.
+      nodes.sort((a, b) => (degree.get(b.id) ?? 0) - (degree.get(a.id) ?? 0) || a.name.localeCompare(b.name));
       namespaces.push({
-        id: ns.id(),
-        children,
-        edges,
+        id: `ns:${ns}`,
+        children: children(nodes),
         layoutOptions: {
-          "elk.algorithm": edges.length ? "layered" : "rectpacking",
-          "elk.direction": "RIGHT",
-          "elk.padding": `[top=${NS_PADDING + NS_LABEL_ROOM},left=${NS_PADDING},bottom=${NS_PADDING},right=${NS_PADDING}]`,
-          "elk.spacing.nodeNode": "22",
-          // Room for an edge's label between the columns.
-          "elk.layered.spacing.nodeNodeBetweenLayers": "110",
+          "elk.algorithm": "box",
+          "elk.padding": padding,
+          "elk.spacing.nodeNode": layered ? "22" : "14",
           "elk.aspectRatio": "1.6",
-          "elk.layered.considerModelOrder.strategy": "NODES_AND_EDGES",
+          "elk.box.packingMode": "SIMPLE",
         },
       });
-    });
+    }
     return {
       id: "root",
       children: namespaces,
       layoutOptions: {
         "elk.algorithm": "rectpacking",
         "elk.aspectRatio": aspect.toFixed(2),
-        "elk.spacing.nodeNode": "90",
+        "elk.spacing.nodeNode": layered ? "90" : "40",
         "elk.hierarchyHandling": "SEPARATE_CHILDREN",
       },
     };
   }
+}
 
-  private applyPositions(root: ElkNode): void {
-    const positions = new Map<string, { x: number; y: number }>();
-    for (const ns of root.children ?? []) {
-      for (const n of ns.children ?? []) {
-        positions.set(n.id, { x: (ns.x ?? 0) + (n.x ?? 0) + (n.width ?? 0) / 2, y: (ns.y ?? 0) + (n.y ?? 0) + NODE_HEIGHT / 2 });
-      }
+/** Cytoscape positions (centres) from ELK's (top-left corners, relative to the parent). */
+function placementOf(root: ElkNode): Placement {
+  const workloads = new Map<string, Point>();
+  const namespaces = new Map<string, Box>();
+  for (const ns of root.children ?? []) {
+    const x = ns.x ?? 0;
+    const y = ns.y ?? 0;
+    const w = ns.width ?? 0;
+    // The top of ELK's box is room for the label, which cytoscape draws above the box.
+    const h = (ns.height ?? 0) - NS_LABEL_ROOM;
+    namespaces.set(ns.id, { x: x + w / 2, y: y + NS_LABEL_ROOM + h / 2, w, h });
+    for (const n of ns.children ?? []) {
+      workloads.set(n.id, { x: x + (n.x ?? 0) + (n.width ?? 0) / 2, y: y + (n.y ?? 0) + NODE_HEIGHT / 2 });
     }
-    this.cy.batch(() => {
-      this.cy.nodes(".workload").forEach((n) => {
-        const p = positions.get(n.id());
-        if (p) n.position(p);
-      });
-    });
-    this.fit();
   }
+  return { workloads, namespaces };
 }
 
 function nodeWidth(label: string): number {
   return Math.max(70, Math.min(220, label.length * 6.6 + 24));
 }
 
-function edgeData(e: MapEdge): Record<string, unknown> {
+/** Edge width in a few steps, so small rate changes do not restyle the edge. */
+function widthLevel(flowsPerSec: number): number {
+  return 1.2 + Math.min(5, Math.round(Math.log10(1 + flowsPerSec) * 2) * 0.8);
+}
+
+function edgeLabel(e: MapEdge): string {
   const lines = [`${fmt.rate(e.flowsPerSec)} flows/s · ${fmt.bytes(e.bytesPerSec)}/s`];
   const extra = [];
   if (e.rttUs) extra.push(`RTT ${fmt.rttUs(e.rttUs)}`);
   if (e.drops) extra.push(`${e.drops} dropped`);
   if (extra.length) lines.push(extra.join(" · "));
-  return {
-    id: e.id,
-    source: e.source,
-    target: e.target,
-    flowsPerSec: e.flowsPerSec,
-    bytesPerSec: e.bytesPerSec,
-    rttUs: e.rttUs,
-    drops: e.drops,
-    ports: e.ports,
-    label: lines.join("\n"),
-    width: 1.2 + Math.min(5, Math.log10(1 + e.flowsPerSec) * 1.6),
-  };
+  return lines.join("\n");
 }
 
 const STYLE: cytoscape.StylesheetJson = [
@@ -245,14 +377,19 @@ const STYLE: cytoscape.StylesheetJson = [
       "border-width": 1,
       "border-color": "#cbd5e1",
       label: "data(label)",
+      width: "data(w)",
+      height: "data(h)",
       "text-valign": "top",
       "text-halign": "center",
-      "text-margin-y": -6,
+      "text-margin-y": -4,
       "font-size": 13,
       "font-weight": "bold",
       color: "#334155",
-      padding: `${NS_PADDING}px`,
       "min-zoomed-font-size": 6,
+      // Behind edges and workloads, and not a tap target: taps reach the background.
+      "z-index-compare": "manual",
+      "z-index": -1,
+      events: "no",
     },
   },
   { selector: "node.namespace.special", style: { "background-color": "#fafafa", "border-style": "dashed" } },
@@ -299,7 +436,12 @@ const STYLE: cytoscape.StylesheetJson = [
   },
   {
     selector: "edge.dropping",
-    style: { "line-color": "#dc2626", "target-arrow-color": "#dc2626", "line-style": "dashed", "line-opacity": 1, color: "#991b1b", "z-index": 10 },
+    style: { "line-color": "#dc2626", "target-arrow-color": "#dc2626", "line-style": "dashed", "line-opacity": 1, color: "#991b1b" },
   },
+  {
+    selector: "edge.bulk",
+    style: { "curve-style": "haystack", "haystack-radius": 0, "line-opacity": 0.35, width: 1, "target-arrow-shape": "none" },
+  },
+  { selector: "edge.bulk.dropping", style: { "line-opacity": 0.9, width: 1.5 } },
   { selector: "edge:selected", style: { "line-color": "#2563eb", "target-arrow-color": "#2563eb", "z-index": 20 } },
 ];
