@@ -2,6 +2,7 @@
 // labelled request or reply. Keyed by protocol and the unordered address pair;
 // bounded, evicting the oldest entry (re-registered on every SYN, so a live
 // connection is only forgotten after `capacity` newer ones).
+import { BoundedMap } from "./bounded-map";
 
 /** A record's address pair in canonical order, computed once per record. */
 export interface PairKey {
@@ -18,9 +19,11 @@ export function pairKey(protocol: number, srcIp: string, srcPort: number, dstIp:
 
 export class ConnectionTable {
   /** Value: whether the endpoint that sorts first opened the connection. */
-  private readonly firstIsInitiator = new Map<string, boolean>();
+  private readonly firstIsInitiator: BoundedMap<string, boolean>;
 
-  constructor(private readonly capacity: number) {}
+  constructor(capacity: number) {
+    this.firstIsInitiator = new BoundedMap(capacity);
+  }
 
   get size(): number {
     return this.firstIsInitiator.size;
@@ -28,9 +31,7 @@ export class ConnectionTable {
 
   /** Records which end opened the connection (overrides an earlier guess). */
   setInitiator(pair: PairKey, srcIsInitiator: boolean): void {
-    const fresh = !this.firstIsInitiator.has(pair.key);
     this.firstIsInitiator.set(pair.key, srcIsInitiator === pair.srcFirst);
-    if (fresh && this.firstIsInitiator.size > this.capacity) this.firstIsInitiator.delete(this.firstIsInitiator.keys().next().value!);
   }
 
   /** True when the source answered, false when it opened the connection, undefined when unknown. */

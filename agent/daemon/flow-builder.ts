@@ -7,6 +7,7 @@ import type { KernelRecord } from "../kernel/record";
 import type { Endpoint, Flow, Layer4, TCPFlags, TrafficDirection } from "../../proto/types";
 import { timestampFromNanos } from "../../proto/types";
 import type { Enrichment, PodInfo, ServiceInfo } from "../enrichment/types";
+import { BoundedMap } from "./bounded-map";
 import { ConnectionTable, pairKey } from "./connection-table";
 import { HUBBLE_DROP_REASON_CODES, hubbleDropReason, type HubbleDropReason } from "./drop-reasons";
 
@@ -104,6 +105,9 @@ export interface FlowBuilderOptions {
  * and records nobody reads are never turned into flows.
  */
 export class FlowEntry {
+  /** The source after egress NAT (nat-table.ts), set when the node's NAT binding for the connection is known. */
+  sourceXlated: string | undefined = undefined;
+
   constructor(
     readonly record: KernelRecord,
     readonly sourcePod: PodInfo | undefined,
@@ -161,6 +165,10 @@ export class FlowEntry {
         event: r.kind,
       },
     };
+    if (this.sourceXlated) {
+      flow.IP!.source_xlated = this.sourceXlated;
+      flow.flowlens!.source_xlated = this.sourceXlated;
+    }
     if (this.isReply !== undefined) {
       flow.is_reply = this.isReply ? IS_REPLY : IS_REQUEST;
       flow.reply = this.isReply;
@@ -209,14 +217,14 @@ class FlowIds {
 
 export class FlowBuilder {
   private readonly connections: ConnectionTable;
-  private readonly icmpTypes = new Map<string, { type: number; code: number }>();
-  private readonly capacity: number;
+  private readonly icmpTypes: BoundedMap<string, { type: number; code: number }>;
   private readonly ids: FlowIds;
   private seq = 0;
 
   constructor(private readonly options: FlowBuilderOptions) {
-    this.capacity = options.connectionCapacity ?? 131072;
-    this.connections = new ConnectionTable(this.capacity);
+    const capacity = options.connectionCapacity ?? 131072;
+    this.connections = new ConnectionTable(capacity);
+    this.icmpTypes = new BoundedMap(capacity);
     this.ids = new FlowIds(options.nodeName);
   }
 
@@ -239,9 +247,7 @@ export class FlowBuilder {
     const key = `${r.protocol}|${r.srcAddr}|${r.dstAddr}|${r.srcPort}|${r.dstPort}|${r.cgroupId}|${r.direction}`;
     if (r.kind === "flow_start" || r.kind === "drop") {
       const value = { type: r.icmpType, code: r.icmpCode };
-      this.icmpTypes.delete(key);
       this.icmpTypes.set(key, value);
-      if (this.icmpTypes.size > this.capacity) this.icmpTypes.delete(this.icmpTypes.keys().next().value!);
       return value;
     }
     return this.icmpTypes.get(key);

@@ -3,6 +3,7 @@
 // flow; byte and packet metrics add only what grew since the flow's last record.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { IPPROTO_TCP, TCP_FLAGS, type KernelRecord } from "../kernel/record";
+import { BoundedMap } from "./bounded-map";
 import type { FlowEntry } from "./flow-builder";
 
 /** Protocol label values as Hubble's metrics spell them (the Layer4 oneof names). */
@@ -51,7 +52,7 @@ class BatchedCounter<L extends string> {
 
 export class AgentMetrics {
   readonly registry = new Registry();
-  private readonly lastCounters = new Map<string, { packets: number; bytes: number }>();
+  private readonly lastCounters: BoundedMap<string, { packets: number; bytes: number }>;
 
   private readonly flowsProcessed = new BatchedCounter(this.registry, "hubble_flows_processed_total", "Total number of flows processed", ["type", "subtype", "verdict"], (verdict, subtype) => ({ type: verdict === "DROPPED" ? "Drop" : "Trace", subtype: String(subtype), verdict }));
   private readonly drops = new BatchedCounter(this.registry, "hubble_drop_total", "Number of drops", ["reason", "protocol"], (reason, protocol) => ({ reason, protocol: String(protocol) }));
@@ -72,7 +73,8 @@ export class AgentMetrics {
   readonly eventsPerSecond = new Gauge({ name: "flowlens_kernel_events_per_second", help: "Kernel records received per second over the last interval", registers: [this.registry] });
   readonly ringFlows = new Gauge({ name: "flowlens_ring_flows", help: "Flows held in the ring", registers: [this.registry] });
 
-  constructor(private readonly flowCapacity = 131072) {
+  constructor(flowCapacity = 131072) {
+    this.lastCounters = new BoundedMap(flowCapacity);
     collectDefaultMetrics({ register: this.registry, prefix: "flowlens_agent_" });
   }
 
@@ -117,7 +119,6 @@ export class AgentMetrics {
       last.bytes = r.bytes;
     } else {
       this.lastCounters.set(key, { packets: r.packets, bytes: r.bytes });
-      if (this.lastCounters.size > this.flowCapacity) this.lastCounters.delete(this.lastCounters.keys().next().value!);
     }
     if (dp > 0) this.packets.add(protocol, r.direction, dp);
     if (db > 0) this.bytes.add(protocol, r.direction, db);

@@ -4,8 +4,8 @@
  * RSS that costs. Records are synthetic (a mix of flow starts, TCP flags, flushes, socket records and drops
  * over 5,000 pods), so this measures the daemon alone; bench/agent/ingest.ts measures the kernel side.
  * Compared side by side in one run: the builder alone, builder + ring, and the whole pipeline.
- * The input is a pool of 100,000 distinct records cycled through, as flows recur on a real node.
- *   node --expose-gc --import tsx bench/agent/daemon-pipeline.ts   (env: RECORDS=1000000 RING=65536)
+ * The input is a pool of 300,000 distinct records cycled through, as flows recur on a real node.
+ *   node --expose-gc --import tsx bench/agent/daemon-pipeline.ts   (env: RECORDS=1000000 RING=65536 POOL=300000)
  */
 import * as fs from "node:fs";
 import { FlowBuilder } from "../../agent/daemon/flow-builder";
@@ -66,7 +66,8 @@ function records(n: number): KernelRecord[] {
   return out;
 }
 
-const POOL = 100_000;
+// Above the daemon's 131,072-flow tables, so their eviction is part of the figure (as on a node with many flows).
+const POOL = Number(process.env.POOL ?? 300_000);
 
 function heapMiB(): number {
   (globalThis as { gc?: () => void }).gc?.();

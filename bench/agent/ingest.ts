@@ -1,55 +1,156 @@
 /**
- * Ingestion: flow events per second the capture takes from the kernel with zero loss on its one JavaScript
- * thread (records drained by the addon and decoded into KernelRecord objects), with CPU and RSS.
- * A C sender in a test pod (198.18.2.0/24) opens a new UDP flow per datagram; each yields one flow_start
- * record (the receiving pod is outside the observed subtree).
- *  1. backlog: the sender fills the ring while this process is blocked, then the capture drains it; the
- *     drain rate is what one core of the agent sustains.
- *  2. live: fixed sending rates, stepped up until records are lost (the sender's own rate is reported,
- *     since it shares the machine's cores with the agent).
- *   node --import tsx bench/agent/ingest.ts   (env: BACKLOG=300000 RATES=50000,100000,200000 SECONDS=4)
+ * Ingestion, end to end: flow events per second the real agent (`flowlens agent`, the production bundle when
+ * built) takes from the kernel through its ring buffer into flows, with zero loss, and its CPU and RSS.
+ * Sender processes in a test pod (198.18.2.0/24) open a new UDP flow per datagram (udpflood: sendmmsg over
+ * many source sockets and destination ports); each yields one flow_start record (the receiving pod is outside
+ * the observed subtree). Figures come from the agent itself: hubble_flows_processed_total and
+ * flowlens_ringbuf_lost_events_total on its metrics port, CPU and RSS from /proc/<pid>.
+ *  1. idle: RSS of the agent with its programs attached and nothing to observe.
+ *  2. backlog: the agent is stopped (SIGSTOP) while the senders fill a large ring buffer, then resumed; its
+ *     drain rate per CPU-second is what one core of the agent sustains, whatever else runs on the machine.
+ *  3. live: the agent with its default ring buffer while the senders run at stepped total rates; reports the
+ *     rate reached, losses, agent CPU (% of one core) and events per agent CPU-second, and peak RSS.
+ *   node --import tsx bench/agent/ingest.ts
+ *   env: RATES=100000,200000,300000 SECONDS=4 SENDERS=3 BACKLOG=400000 RINGBUF=<bytes for the live phase>
+ *        PROFILE=<dir> (writes a --cpu-prof of the agent per phase)
  */
-import { execFileSync } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
-import { KernelCapture } from "../../agent/kernel/capture";
+import * as http from "node:http";
+import * as path from "node:path";
 import { TestPods, type Pod } from "../../test/agent/kernel/pods";
-import { buildTool, printProgramStats, runAsync, withBpfStats } from "./common";
+import { buildTool, runAsync } from "./common";
 
-const BACKLOG = Number(process.env.BACKLOG ?? 300_000);
-const RATES = (process.env.RATES ?? "50000,100000,200000").split(",").map(Number);
+const RATES = (process.env.RATES ?? "100000,200000,300000").split(",").map(Number);
 const SECONDS = Number(process.env.SECONDS ?? 4);
-
-function rss(): { total: number; anon: number } {
-  const status = fs.readFileSync("/proc/self/status", "utf8");
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)![1]) / 1024;
-  return { total: kb("VmRSS"), anon: kb("RssAnon") };
-}
+const SENDERS = Number(process.env.SENDERS ?? 3);
+const BACKLOG = Number(process.env.BACKLOG ?? 400_000);
+const REPO = path.resolve(__dirname, "../..");
+const BUNDLE = path.join(REPO, "dist/flowlens.js");
+/** Bytes one record takes in the kernel ring buffer (152-byte record + 8-byte header). */
+const RINGBUF_RECORD_BYTES = 160;
 
 function inPod(pod: Pod, cmd: string[]): string[] {
   return ["sh", "-c", `echo $$ > ${pod.cgroupDir}/cgroup.procs && exec ip netns exec ${pod.netns} "$@"`, "sh", ...cmd];
 }
 
-class Meter {
-  private readonly cpu = process.cpuUsage();
-  private readonly t = process.hrtime.bigint();
-  private maxRss = rss();
-  private readonly timer = setInterval(() => this.sample(), 50);
-  sample(): void {
-    const r = rss();
-    this.maxRss = { total: Math.max(this.maxRss.total, r.total), anon: Math.max(this.maxRss.anon, r.anon) };
+interface Memory {
+  rss: number;
+  anon: number;
+  file: number;
+}
+
+/** The agent process: started from the bundle when it is built, else through tsx. */
+class AgentUnderTest {
+  private constructor(
+    readonly child: ChildProcess,
+    readonly metricsPort: number,
+  ) {}
+
+  static async start(cgroupRoot: string, extra: string[], profileDir?: string): Promise<AgentUnderTest> {
+    const entry = fs.existsSync(BUNDLE) ? [BUNDLE] : ["--import", "tsx", path.join(REPO, "cli/flowlens.ts")];
+    const prof = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+    const args = [...prof, ...entry, "agent", "--node-name", "bench", "--listen-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--cgroup-root", cgroupRoot, "--flush-interval", "60s", ...extra];
+    const child = spawn(process.execPath, args, { cwd: REPO, stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`agent did not start within 60 s: ${err}`)), 60_000);
+      child.stderr!.on("data", (d) => {
+        err += d;
+        const m = /metrics on port (\d+)/.exec(err);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+      child.on("exit", (code) => reject(new Error(`agent exited ${code}: ${err}`)));
+    });
+    return new AgentUnderTest(child, port);
   }
-  /** CPU seconds (user + system) this process used since the meter started. */
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   cpuSeconds(): number {
-    const cpu = process.cpuUsage(this.cpu);
-    return (cpu.user + cpu.system) / 1e6;
+    const fields = fs.readFileSync(`/proc/${this.pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime in clock ticks (USER_HZ = 100)
   }
-  stop(): string {
+
+  memory(): Memory {
+    const status = fs.readFileSync(`/proc/${this.pid}/status`, "utf8");
+    const mib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)![1]) / 1024;
+    return { rss: mib("VmRSS"), anon: mib("RssAnon"), file: mib("RssFile") };
+  }
+
+  /** Flows processed and ring-buffer losses, from the agent's metrics. */
+  async counters(): Promise<{ flows: number; lost: number }> {
+    const body = await new Promise<string>((resolve, reject) => {
+      http.get({ host: "127.0.0.1", port: this.metricsPort, path: "/metrics" }, (res) => {
+        let b = "";
+        res.on("data", (d) => (b += d));
+        res.on("end", () => resolve(b));
+      }).on("error", reject);
+    });
+    const sum = (name: string) =>
+      body
+        .split("\n")
+        .filter((l) => l.startsWith(name))
+        .reduce((s, l) => s + Number(l.split(" ").pop()), 0);
+    return { flows: sum("hubble_flows_processed_total"), lost: sum("flowlens_ringbuf_lost_events_total") };
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((r) => this.child.once("exit", r));
+    this.child.kill("SIGCONT");
+    this.child.kill("SIGTERM");
+    await exited;
+  }
+}
+
+/** Peak memory of the agent, sampled every 50 ms. */
+class MemoryPeak {
+  peak: Memory;
+  private readonly timer: NodeJS.Timeout;
+  constructor(private readonly agent: AgentUnderTest) {
+    this.peak = agent.memory();
+    this.timer = setInterval(() => this.sample(), 50);
+  }
+  private sample(): void {
+    const m = this.agent.memory();
+    if (m.rss > this.peak.rss) this.peak = m;
+  }
+  stop(): Memory {
     clearInterval(this.timer);
     this.sample();
-    const wall = Number(process.hrtime.bigint() - this.t) / 1e9;
-    const cpu = process.cpuUsage(this.cpu);
-    return `agent CPU ${(((cpu.user + cpu.system) / 1e6 / wall) * 100).toFixed(0)}% of one core, max RSS ${this.maxRss.total.toFixed(1)} MiB (anonymous ${this.maxRss.anon.toFixed(1)} MiB)`;
+    return this.peak;
   }
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+const mem = (m: Memory) => `RSS ${m.rss.toFixed(1)} MiB (anonymous ${m.anon.toFixed(1)}, file ${m.file.toFixed(1)})`;
+
+/** Runs SENDERS udpflood processes for `total` datagrams at `rate` per second in all; returns sent count and seconds. */
+async function send(flood: string, pod: Pod, sinkIp: string, rate: number, seconds: number, total?: number): Promise<{ sent: number; secs: number }> {
+  const each = (n: number) => String(Math.ceil(n / SENDERS));
+  const runs = Array.from({ length: SENDERS }, () =>
+    runAsync(inPod(pod, [flood, sinkIp, each(rate), String(seconds), ...(total ? [each(total)] : [])])),
+  );
+  const outs = (await Promise.all(runs)).map((o) => o.trim().split(" ").map(Number));
+  return { sent: outs.reduce((s, [n]) => s + n, 0), secs: Math.max(...outs.map(([, s]) => s)) };
+}
+
+/** Waits until the agent has accounted for `expected` flows (processed or lost), at most 30 s. */
+async function settle(agent: AgentUnderTest, base: { flows: number; lost: number }, expected: number): Promise<{ flows: number; lost: number }> {
+  let c = await agent.counters();
+  for (let i = 0; i < 300 && c.flows - base.flows + (c.lost - base.lost) < expected; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    c = await agent.counters();
+  }
+  // Losses are polled once a second by the agent.
+  await new Promise((r) => setTimeout(r, 1100));
+  return agent.counters();
 }
 
 async function main(): Promise<void> {
@@ -57,57 +158,53 @@ async function main(): Promise<void> {
   const pods = new TestPods(["sender", "sink"], { subnet: "198.18.2", firstHost: 20 });
   const sender = pods.pod("sender");
   const sinkIp = pods.pod("sink").ip;
-  let capture: KernelCapture | undefined;
+  const profileDir = process.env.PROFILE ? path.resolve(process.env.PROFILE) : undefined;
+  let agent: AgentUnderTest | undefined;
+  console.log(`agent from ${fs.existsSync(BUNDLE) ? "dist/flowlens.js (plain node)" : "cli/flowlens.ts through tsx"}; ${SENDERS} sender processes`);
   try {
-    await withBpfStats(async () => {
-      // 1. Backlog drain: the ring holds the whole backlog (160 bytes per record with its header).
-      const ringBytes = 2 ** Math.ceil(Math.log2(BACKLOG * 160 * 1.1));
-      capture = KernelCapture.open({ cgroupRoot: sender.cgroupDir, ringBufferBytes: ringBytes, flushIntervalMs: 60_000 });
-      let received = 0;
-      capture.onRecords((records) => {
-        for (const r of records) if (r.kind === "flow_start") received++;
-      });
-      const idle = rss();
-      console.log(`RSS with the capture open and idle: ${idle.total.toFixed(1)} MiB (anonymous ${idle.anon.toFixed(1)} MiB; ring buffer ${ringBytes >> 20} MiB mapped twice)`);
-      // Blocks this event loop: nothing is drained until the sender is done.
-      const fill = inPod(sender, [flood, sinkIp, "10000000", "60", String(BACKLOG)]);
-      const [sent] = execFileSync(fill[0], fill.slice(1), { encoding: "utf8" }).trim().split(" ").map(Number);
-      const meter = new Meter();
-      const t0 = process.hrtime.bigint();
-      const lostBefore = capture.lossStats().ringbufLost;
-      while (received < sent - lostBefore && Number(process.hrtime.bigint() - t0) < 60e9) await new Promise((r) => setImmediate(r));
-      const drainS = Number(process.hrtime.bigint() - t0) / 1e9;
-      const cpuS = meter.cpuSeconds();
-      console.log(
-        `backlog: ${sent} flows queued, ${received} records drained and decoded in ${drainS.toFixed(3)} s = ${(received / drainS).toFixed(0)} events/s ` +
-          `(${(received / cpuS).toFixed(0)} per CPU-second), lost ${capture.lossStats().ringbufLost}; ${meter.stop()}`,
-      );
-      capture.close();
+    // 1 + 2. Backlog drain with a ring buffer that holds it all.
+    const backlogRing = 2 ** Math.ceil(Math.log2(BACKLOG * RINGBUF_RECORD_BYTES * 1.1));
+    agent = await AgentUnderTest.start(sender.cgroupDir, ["--ringbuf-bytes", String(backlogRing)], profileDir);
+    await new Promise((r) => setTimeout(r, 3000));
+    console.log(`idle (ring buffer ${backlogRing >> 20} MiB): ${mem(agent.memory())}`);
+    const base = await agent.counters();
+    agent.child.kill("SIGSTOP");
+    const { sent } = await send(flood, sender, sinkIp, 10_000_000, 60, BACKLOG);
+    const cpu0 = agent.cpuSeconds();
+    const t0 = process.hrtime.bigint();
+    const peak = new MemoryPeak(agent);
+    agent.child.kill("SIGCONT");
+    const after = await settle(agent, base, sent);
+    const cpu = agent.cpuSeconds() - cpu0;
+    const drained = after.flows - base.flows;
+    console.log(
+      `backlog: ${fmt(sent)} flows queued, ${fmt(drained)} drained in ${cpu.toFixed(2)} agent CPU-seconds = ${fmt(drained / cpu)} events per CPU-second ` +
+        `(wall ${(Number(process.hrtime.bigint() - t0) / 1e9 - 1.1).toFixed(2)} s or less), lost ${after.lost - base.lost}; peak ${mem(peak.stop())}`,
+    );
+    await agent.stop();
 
-      // 2. Live: the default 16 MiB ring.
-      capture = KernelCapture.open({ cgroupRoot: sender.cgroupDir, flushIntervalMs: 60_000 });
-      received = 0;
-      capture.onRecords((records) => {
-        for (const r of records) if (r.kind === "flow_start") received++;
-      });
-      for (const rate of RATES) {
-        const before = { lost: capture.lossStats().ringbufLost, received };
-        const live = new Meter();
-        const [n, secs] = (await runAsync(inPod(sender, [flood, sinkIp, String(rate), String(SECONDS)]))).trim().split(" ").map(Number);
-        for (let i = 0; i < 100 && received - before.received < n - (capture.lossStats().ringbufLost - before.lost); i++) {
-          await new Promise((r) => setTimeout(r, 20));
-        }
-        const got = received - before.received;
-        const lost = capture.lossStats().ringbufLost - before.lost;
-        console.log(
-          `live, target ${rate}/s: sender reached ${(n / secs).toFixed(0)}/s, received ${got} of ${n} (${(got / secs).toFixed(0)} events/s), lost ${lost}; ${live.stop()}`,
-        );
-        if (lost > 0) break;
-      }
-      printProgramStats("kernel cost per program run (bpf_stats, whole ingestion run):", capture.programStats());
-    });
+    // 3. Live, with the default ring buffer unless RINGBUF says otherwise.
+    agent = await AgentUnderTest.start(sender.cgroupDir, process.env.RINGBUF ? ["--ringbuf-bytes", process.env.RINGBUF] : [], profileDir);
+    await new Promise((r) => setTimeout(r, 3000));
+    console.log(`idle (ring buffer ${process.env.RINGBUF ?? "default"}): ${mem(agent.memory())}`);
+    for (const rate of RATES) {
+      const before = await agent.counters();
+      const cpu0 = agent.cpuSeconds();
+      const peak = new MemoryPeak(agent);
+      const { sent, secs } = await send(flood, sender, sinkIp, rate, SECONDS);
+      const c = await settle(agent, before, sent);
+      const agentCpu = agent.cpuSeconds() - cpu0;
+      const got = c.flows - before.flows;
+      const lost = c.lost - before.lost;
+      console.log(
+        `live, target ${fmt(rate)}/s: senders reached ${fmt(sent / secs)}/s, agent took ${fmt(got)} of ${fmt(sent)}, lost ${fmt(lost)}; ` +
+          `agent ${(((agentCpu / secs) * 100) | 0)}% of one core while sending, ${fmt(got / agentCpu)} events per CPU-second; peak ${mem(peak.stop())}`,
+      );
+      if (lost > 0) break;
+    }
+    console.log(`after load: ${mem(agent.memory())}`);
   } finally {
-    capture?.close();
+    await agent?.stop();
     await pods.destroy();
   }
 }
