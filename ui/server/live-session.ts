@@ -10,6 +10,9 @@ import { ServiceMapAggregator } from "./service-map";
 
 const BATCH_INTERVAL_MS = 250;
 const MAP_INTERVAL_MS = 1000;
+/** Large maps are sent less often: each one is hundreds of kilobytes and a full repaint on the page. */
+const LARGE_MAP_EDGES = 1000;
+const LARGE_MAP_INTERVAL_MS = 3000;
 const MAX_FLOWS_PER_BATCH = 100;
 const HEARTBEAT_MS = 15_000;
 
@@ -18,6 +21,7 @@ export class LiveSession {
   private pending: Flow[] = [];
   private skipped = 0;
   private lastMapSent = 0;
+  private mapIntervalMs = MAP_INTERVAL_MS;
   private lastWrite = 0;
   private readonly unsubscribe: () => void;
   private readonly timer: NodeJS.Timeout;
@@ -62,11 +66,13 @@ export class LiveSession {
 
   private flush(force: boolean): void {
     const now = Date.now();
-    const sendMap = force || now - this.lastMapSent >= MAP_INTERVAL_MS;
+    const sendMap = force || now - this.lastMapSent >= this.mapIntervalMs;
     if (!sendMap && this.pending.length === 0 && now - this.lastWrite < HEARTBEAT_MS) return;
+    const map = sendMap ? this.map.snapshot(now) : undefined;
+    if (map) this.mapIntervalMs = map.edges.length > LARGE_MAP_EDGES ? LARGE_MAP_INTERVAL_MS : MAP_INTERVAL_MS;
     const batch: LiveBatch = {
       status: { ...this.hub.status, flowsPerSec: Math.round(this.map.flowsPerSecond(now) * 10) / 10 },
-      map: sendMap ? this.map.snapshot(now) : undefined,
+      map,
       flows: this.pending,
       skipped: this.skipped,
     };

@@ -47,7 +47,7 @@ export interface HeaderStatus {
 /** One Server-Sent Event `batch` of the live stream. */
 export interface LiveBatch {
   status: HeaderStatus;
-  /** Sent on connect and then about once a second. */
+  /** Sent on connect, then every second (every 3 s for maps of more than 1,000 edges). */
   map?: ServiceMap;
   /** New flows matching the query, oldest first. */
   flows: Flow[];
