@@ -49,6 +49,19 @@ export class FramedWriter {
     return !this.blocked;
   }
 
+  /** Queues messages that already carry their gRPC prefixes (no copy until the flush). */
+  writeFramed(frames: Buffer): boolean {
+    if (!this.stream) throw new Error("pre-framed writes need the call's HTTP/2 stream");
+    this.pending.push(frames);
+    this.pendingBytes += frames.length;
+    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return !this.blocked;
+  }
+
   /** Writes everything queued; called before the call ends. */
   flush(): void {
     this.scheduled = false;

@@ -112,7 +112,7 @@ export async function serveGetFlows(call: Call, ctx: GetFlowsContext): Promise<v
   let cancelled = false;
   const writer = new ResponseWriter(call, req, (paused) => active.forEach((s) => (paused ? s.pause() : s.resume())));
   // Bounded by count too: at high rates the cap, not the window, limits memory per call.
-  const dedupe = new RecentUuids(ctx.resumeWindowUs * 2, 1 << 18);
+  const dedupe = new RecentUuids(1 << 18);
   const cleanups: (() => void)[] = [];
   const stopAll = () => {
     cancelled = true;
@@ -133,7 +133,7 @@ export async function serveGetFlows(call: Call, ctx: GetFlowsContext): Promise<v
         for (const row of page) {
           const flow = decodeFlow(row.data);
           if (!flow || !predicate(flow)) continue;
-          dedupe.add(row.uuid, row.timeUs);
+          dedupe.recordUuid(row.timeUs, row.uuid);
           writer.flow(row.data, row.timeUs, true);
         }
         if (writer.full) break;

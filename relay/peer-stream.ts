@@ -1,13 +1,14 @@
 // One peer's part of a relay GetFlows call. It announces the peer as
 // CONNECTED / UNAVAILABLE (only on change), and for followed streams it
 // reconnects with backoff when the peer fails, resuming with `since` = last
-// seen flow time minus a small window; the shared RecentUuids drops what was
-// already delivered, so nothing still in the agent's ring is lost or doubled.
+// seen flow time minus a small window; each attempt is checked against the
+// uuids delivered from its `since` on (RecentUuids, shared by the call), so
+// nothing still in the agent's ring is lost or doubled.
 import * as grpc from "@grpc/grpc-js";
 import type { GetFlowsRequest, NodeState } from "../proto/types";
 import type { FlowStream } from "./http2-flow-client";
 import type { Peer } from "./peer";
-import type { RecentUuids } from "./recent-uuids";
+import { NO_GUARD, type RecentUuids } from "./recent-uuids";
 import { scanResponse, usToTimestamp, timestampToUs, type ScannedResponse } from "./wire";
 
 export interface PeerStreamSink {
@@ -43,6 +44,7 @@ export class PeerStream {
   private startedAtUs = 0;
   private attempts = 0;
   private connecting = false;
+  private guard = NO_GUARD;
   private readonly onPeerState = (state: NodeState) => this.peerStateChanged(state);
 
   constructor(readonly peer: Peer, private readonly base: GetFlowsRequest, private readonly opts: PeerStreamOptions, private readonly sink: PeerStreamSink) {}
@@ -102,7 +104,9 @@ export class PeerStream {
     }
     if (this.stopped) return;
     this.announce("NODE_CONNECTED", "");
-    const stream = this.peer.openFlows(this.request());
+    const req = this.request();
+    this.guard = this.opts.dedupe.guard(timestampToUs(req.since));
+    const stream = this.peer.openFlows(req);
     this.attempts++;
     this.stream = stream;
     if (this.paused) stream.pause();
@@ -141,7 +145,8 @@ export class PeerStream {
     }
     if (scanned.timeUs > this.lastSeenUs) this.lastSeenUs = scanned.timeUs;
     this.peer.observeNodeName(scanned.nodeName);
-    if (!this.opts.dedupe.add(scanned.uuid, scanned.timeUs)) return;
+    if (!this.guard.admit(scanned.timeUs, data, scanned.uuidStart, scanned.uuidEnd)) return;
+    this.opts.dedupe.record(scanned.timeUs, data, scanned.uuidStart, scanned.uuidEnd);
     this.sink.flow(this.peer, data, scanned);
   }
 

@@ -12,33 +12,43 @@ export interface ScannedResponse {
   kind: ResponseKind;
   /** Wall-clock microseconds (flow.time, else the response time); 0 when absent. */
   timeUs: number;
-  uuid: string;
+  /** Where the flow's uuid lies in the buffer (equal when absent): a string is made only when one is needed. */
+  uuidStart: number;
+  uuidEnd: number;
   nodeName: string;
 }
 
-/** Reads a varint at `pos`; returns [value, next position]. Exact up to 2^53. */
-function varint(buf: Buffer, pos: number): [number, number] {
+// The varint reader returns the value and leaves the next position here, so
+// reading a field allocates nothing (this runs for every relayed flow).
+let next = 0;
+
+/** Reads a varint at `pos`, exact up to 2^53; the position after it is left in `next`. */
+function varint(buf: Buffer, pos: number): number {
   let result = 0;
   let mul = 1;
   for (;;) {
     const b = buf[pos++];
     if (b === undefined) throw new Error("truncated protobuf varint");
     result += (b & 0x7f) * mul;
-    if (b < 0x80) return [result, pos];
+    if (b < 0x80) {
+      next = pos;
+      return result;
+    }
     mul *= 128;
   }
 }
 
-/** Position after a field of `wireType` starting at `pos` (the value, not the tag). */
+/** Position after a field of `wireType` whose value starts at `pos`. */
 function skip(buf: Buffer, pos: number, wireType: number): number {
   switch (wireType) {
     case 0:
-      return varint(buf, pos)[1];
+      varint(buf, pos);
+      return next;
     case 1:
       return pos + 8;
     case 2: {
-      const [len, p] = varint(buf, pos);
-      return p + len;
+      const len = varint(buf, pos);
+      return next + len;
     }
     case 5:
       return pos + 4;
@@ -52,11 +62,14 @@ function timestampUs(buf: Buffer, start: number, end: number): number {
   let nanos = 0;
   let pos = start;
   while (pos < end) {
-    const [tag, p] = varint(buf, pos);
-    const field = Math.floor(tag / 8);
-    if (field === 1 && (tag & 7) === 0) [seconds, pos] = varint(buf, p);
-    else if (field === 2 && (tag & 7) === 0) [nanos, pos] = varint(buf, p);
-    else pos = skip(buf, p, tag & 7);
+    const tag = varint(buf, pos);
+    if (tag === 0x08) {
+      seconds = varint(buf, next);
+      pos = next;
+    } else if (tag === 0x10) {
+      nanos = varint(buf, next);
+      pos = next;
+    } else pos = skip(buf, next, tag & 7);
   }
   return seconds * 1e6 + Math.floor(nanos / 1000);
 }
@@ -64,16 +77,18 @@ function timestampUs(buf: Buffer, start: number, end: number): number {
 function scanFlow(buf: Buffer, start: number, end: number, out: ScannedResponse, wantNodeName: boolean): void {
   let pos = start;
   while (pos < end) {
-    const [tag, p] = varint(buf, pos);
-    const field = Math.floor(tag / 8);
-    const wt = tag & 7;
-    if (wt === 2 && (field === 1 || field === 34 || field === 11)) {
-      const [len, q] = varint(buf, p);
-      if (field === 1) out.timeUs = timestampUs(buf, q, q + len);
-      else if (field === 34) out.uuid = buf.toString("utf8", q, q + len);
-      else if (wantNodeName && !out.nodeName) out.nodeName = buf.toString("utf8", q, q + len);
+    const tag = varint(buf, pos);
+    // time (1), uuid (34) and node_name (11), all length-delimited
+    if (tag === 0x0a || tag === 0x112 || tag === 0x5a) {
+      const len = varint(buf, next);
+      const q = next;
+      if (tag === 0x0a) out.timeUs = timestampUs(buf, q, q + len);
+      else if (tag === 0x112) {
+        out.uuidStart = q;
+        out.uuidEnd = q + len;
+      } else if (wantNodeName && !out.nodeName) out.nodeName = buf.toString("utf8", q, q + len);
       pos = q + len;
-    } else pos = skip(buf, p, wt);
+    } else pos = skip(buf, next, tag & 7);
   }
 }
 
@@ -82,18 +97,19 @@ function scanFlow(buf: Buffer, start: number, end: number, out: ScannedResponse,
  * Decoding the node name costs a string per flow: callers that know it skip it.
  */
 export function scanResponse(buf: Buffer, wantNodeName = true): ScannedResponse {
-  const out: ScannedResponse = { kind: "unknown", timeUs: 0, uuid: "", nodeName: "" };
+  const out: ScannedResponse = { kind: "unknown", timeUs: 0, uuidStart: 0, uuidEnd: 0, nodeName: "" };
   let responseTimeUs = 0;
   let pos = 0;
   while (pos < buf.length) {
-    const [tag, p] = varint(buf, pos);
-    const field = Math.floor(tag / 8);
+    const tag = varint(buf, pos);
     const wt = tag & 7;
     if (wt !== 2) {
-      pos = skip(buf, p, wt);
+      pos = skip(buf, next, wt);
       continue;
     }
-    const [len, q] = varint(buf, p);
+    const field = Math.floor(tag / 8);
+    const len = varint(buf, next);
+    const q = next;
     if (field === 1) {
       out.kind = "flow";
       scanFlow(buf, q, q + len, out, wantNodeName);
@@ -105,6 +121,11 @@ export function scanResponse(buf: Buffer, wantNodeName = true): ScannedResponse 
   }
   if (!out.timeUs) out.timeUs = responseTimeUs;
   return out;
+}
+
+/** The flow's uuid as a string ("" when absent). */
+export function scannedUuid(buf: Buffer, scanned: ScannedResponse): string {
+  return buf.toString("utf8", scanned.uuidStart, scanned.uuidEnd);
 }
 
 const GET_FLOWS = () => observerService().GetFlows;

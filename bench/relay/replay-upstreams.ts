@@ -1,8 +1,9 @@
 // N Observer servers in one process that replay generated flows (not kernel
-// events) as fast as each follower takes them, or at a fixed rate. Flows are
-// built from one encoded template with a fresh time and uuid spliced in and
-// written through the relay's batching writer, so the generator costs little
-// next to the relay it feeds.
+// events) as fast as each follower takes them, or at a fixed rate. Each
+// upstream encodes a batch of framed gRPC messages once; a batch sent is a
+// copy of it with the time and the uuid's sequence digits patched in place
+// (fixed-width encodings keep every offset fixed), so the generator costs
+// little next to the relay it feeds.
 //   replay-upstreams.ts COUNT RATE_PER_UPSTREAM   (RATE 0 = as fast as backpressure allows)
 // Prints "ports p1,p2,..." once listening.
 import * as grpc from "@grpc/grpc-js";
@@ -11,6 +12,8 @@ import { FramedWriter } from "../../relay/framed-writer";
 import { encodeResponse } from "../../relay/wire";
 
 const [count, rate] = process.argv.slice(2).map(Number);
+const BATCH = 256;
+const SEQ_DIGITS = 12;
 
 function varint(n: number): number[] {
   const out: number[] = [];
@@ -22,12 +25,22 @@ function varint(n: number): number[] {
   return out;
 }
 
+/** A varint padded to 5 bytes (valid protobuf), so any nanos value fits the same slot. */
+function varint5(n: number): number[] {
+  const out = varint(n);
+  while (out.length < 5) {
+    out[out.length - 1] |= 0x80;
+    out.push(0);
+  }
+  return out;
+}
+
 function field(tag: number[], payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from(tag), Buffer.from(varint(payload.length)), payload]);
 }
 
 /** The flow body without time and uuid, encoded once. */
-function template(node: string, i: number): Buffer {
+function body(node: string, i: number): Buffer {
   const res = encodeResponse({
     flow: {
       verdict: "FORWARDED",
@@ -48,14 +61,51 @@ function template(node: string, i: number): Buffer {
   return res.subarray(pos + 1);
 }
 
-let seq = 0;
-function flowMessage(node: string, body: Buffer, nodeField: Buffer): Buffer {
+/** BATCH framed messages for one node, with where each one's time and uuid digits go, and where each message ends. */
+function batchTemplate(node: string): { frames: Buffer; timeAt: number[]; seqAt: number[]; ends: number[] } {
+  const time = Buffer.from([0x08, ...varint5(0), 0x10, ...varint5(0)]);
+  const uuid = Buffer.from(`${node}-${"0".repeat(SEQ_DIGITS)}`);
+  const nodeField = field([0xc2, 0x3e], Buffer.from(node));
+  const parts: Buffer[] = [];
+  const timeAt: number[] = [];
+  const seqAt: number[] = [];
+  const ends: number[] = [];
+  let offset = 0;
+  for (let i = 0; i < BATCH; i++) {
+    const timeField = field([0x0a], time);
+    const uuidField = field([0x92, 0x02], uuid);
+    const flow = Buffer.concat([timeField, uuidField, body(node, i)]);
+    const flowHeader = Buffer.from([0x0a, ...varint(flow.length)]);
+    const message = Buffer.concat([flowHeader, flow, nodeField]);
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(message.length, 1);
+    const flowAt = offset + 5 + flowHeader.length;
+    timeAt.push(flowAt + timeField.length - time.length);
+    seqAt.push(flowAt + timeField.length + uuidField.length - SEQ_DIGITS);
+    parts.push(prefix, message);
+    offset += 5 + message.length;
+    ends.push(offset);
+  }
+  return { frames: Buffer.concat(parts), timeAt, seqAt, ends };
+}
+
+const HEX = Buffer.from("0123456789abcdef");
+
+/** A copy of the first `n` messages of the template with the current time and sequence numbers from `seq`. */
+function batch(t: ReturnType<typeof batchTemplate>, n: number, seq: number): Buffer {
+  const out = Buffer.from(t.frames.subarray(0, t.ends[n - 1]));
   const nowMs = Date.now();
   const seconds = Math.floor(nowMs / 1000);
-  const time = Buffer.from([0x08, ...varint(seconds), 0x10, ...varint((nowMs - seconds * 1000) * 1e6)]);
-  const uuid = Buffer.from(`${node}-${(seq++).toString(16).padStart(12, "0")}`);
-  const flow = Buffer.concat([field([0x0a], time), field([0x92, 0x02], uuid), body]);
-  return Buffer.concat([field([0x0a], flow), nodeField]);
+  const time = Buffer.from([0x08, ...varint5(seconds), 0x10, ...varint5((nowMs - seconds * 1000) * 1e6)]);
+  for (let i = 0; i < n; i++) {
+    time.copy(out, t.timeAt[i]);
+    let s = seq + i;
+    for (let d = t.seqAt[i] + SEQ_DIGITS - 1; d >= t.seqAt[i]; d--) {
+      out[d] = HEX[s % 16];
+      s = Math.floor(s / 16);
+    }
+  }
+  return out;
 }
 
 const def = observerService();
@@ -64,9 +114,8 @@ const service = { ...def, GetFlows: { ...def.GetFlows, responseSerialize: (v: un
 
 async function startUpstream(index: number): Promise<number> {
   const node = `replay-node-${index}`;
-  const bodies = Array.from({ length: 64 }, (_, i) => template(node, i));
-  const nodeField = field([0xc2, 0x3e], Buffer.from(node));
-  let seen = 0;
+  const template = batchTemplate(node);
+  let seq = 0;
   const server = new grpc.Server();
   server.addService(service, {
     GetFlows: (call: grpc.ServerWritableStream<any, any>) => {
@@ -77,12 +126,15 @@ async function startUpstream(index: number): Promise<number> {
       const out = new FramedWriter(call, () => pump());
       const pump = (): void => {
         if (stopped) return;
-        const due = rate > 0 ? Math.floor(((Date.now() - started) * rate) / 1000) - sent : 512;
-        for (let k = 0; k < due; k++) {
-          seen++;
-          sent++;
+        let due = rate > 0 ? Math.floor(((Date.now() - started) * rate) / 1000) - sent : 8 * BATCH;
+        while (due > 0) {
+          const n = Math.min(due, BATCH);
+          const frames = batch(template, n, seq);
+          seq += n;
+          sent += n;
+          due -= n;
           // A false return means the relay is behind: wait for its drain.
-          if (!out.write(flowMessage(node, bodies[sent & 63], nodeField))) return;
+          if (!out.writeFramed(frames)) return;
         }
         if (rate > 0) setTimeout(pump, 5);
         else setImmediate(pump);
@@ -91,7 +143,7 @@ async function startUpstream(index: number): Promise<number> {
       else call.end();
     },
     ServerStatus: (_c: unknown, cb: grpc.sendUnaryData<any>) =>
-      cb(null, { num_flows: 0, max_flows: 0, seen_flows: seen, version: "replay", num_connected_nodes: { value: 1 }, num_unavailable_nodes: { value: 0 } }),
+      cb(null, { num_flows: 0, max_flows: 0, seen_flows: seq, version: "replay", num_connected_nodes: { value: 1 }, num_unavailable_nodes: { value: 0 } }),
     GetNodes: (_c: unknown, cb: grpc.sendUnaryData<any>) => cb(null, { nodes: [{ name: node, state: "NODE_CONNECTED" }] }),
   });
   return new Promise((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));

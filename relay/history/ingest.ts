@@ -7,7 +7,7 @@ import type { Peer } from "../peer";
 import type { PeerSet } from "../peer-set";
 import { PeerStream } from "../peer-stream";
 import { RecentUuids } from "../recent-uuids";
-import { usToTimestamp } from "../wire";
+import { scannedUuid, usToTimestamp } from "../wire";
 import type { FlowHistory } from "./store";
 
 export interface IngestOptions {
@@ -27,11 +27,11 @@ export class HistoryIngest {
   ingested = 0;
 
   constructor(private readonly store: FlowHistory, private readonly peers: PeerSet, private readonly opts: IngestOptions, private readonly log: (msg: string) => void) {
-    this.dedupe = new RecentUuids(opts.resumeWindowUs * 2, 1 << 20);
+    this.dedupe = new RecentUuids(1 << 20);
     const newest = store.newestUs();
     // Empty store: take whatever the agents' rings still hold.
     this.sinceUs = newest ? newest - opts.resumeWindowUs : 1_000_000;
-    if (newest) for (const r of store.uuidsSince(this.sinceUs)) this.dedupe.add(r.uuid, r.timeUs);
+    if (newest) for (const r of store.uuidsSince(this.sinceUs)) this.dedupe.recordUuid(r.timeUs, r.uuid);
   }
 
   start(): void {
@@ -59,7 +59,7 @@ export class HistoryIngest {
       { follow: true, since: usToTimestamp(this.sinceUs) },
       { follow: true, dedupe: this.dedupe, resumeWindowUs: this.opts.resumeWindowUs, probeDeadlineMs: 2000, wantNodeNames: true },
       {
-        flow: (p, data, s) => this.store.append(s.timeUs, s.uuid, s.nodeName || p.name, data),
+        flow: (p, data, s) => this.store.append(s.timeUs, scannedUuid(data, s), s.nodeName || p.name, data),
         event: () => {},
         status: () => {},
         done: () => {},

@@ -10,7 +10,7 @@ import { FlowHistory } from "../../relay/history/store";
 import { PeerSet } from "../../relay/peer-set";
 import { RecentUuids } from "../../relay/recent-uuids";
 import { SortWindow } from "../../relay/sort-window";
-import { decodeFlow, encodeResponse, scanResponse } from "../../relay/wire";
+import { decodeFlow, encodeResponse, scannedUuid, scanResponse } from "../../relay/wire";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "flowlens-relay-unit-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -24,8 +24,11 @@ function encodedFlow(timeUs: number, uuid: string, node = "n1"): Buffer {
 }
 
 test("the wire scanner reads kind, time, uuid and node without decoding the flow", () => {
-  const s = scanResponse(encodedFlow(1_777_000_000_123_456, "abc", "node-x"));
-  expect(s).toEqual({ kind: "flow", timeUs: 1_777_000_000_123_456, uuid: "abc", nodeName: "node-x" });
+  const buf = encodedFlow(1_777_000_000_123_456, "abc", "node-x");
+  const s = scanResponse(buf);
+  expect(s).toMatchObject({ kind: "flow", timeUs: 1_777_000_000_123_456, nodeName: "node-x" });
+  expect(scannedUuid(buf, s)).toBe("abc");
+  expect(scanResponse(buf, false).nodeName).toBe("");
   expect(scanResponse(encodeResponse({ node_status: { state_change: "NODE_CONNECTED", node_names: ["a"] } })).kind).toBe("node_status");
   expect(scanResponse(encodeResponse({ lost_events: { num_events_lost: 3 } })).kind).toBe("lost_events");
 });
@@ -58,13 +61,29 @@ test("the sort window releases items in time order after the wait and never hold
   expect(many.every((t, i) => i === 0 || t >= many[i - 1])).toBe(true);
 });
 
-test("recent uuids drop duplicates within the window and forget older ones", () => {
-  const r = new RecentUuids(1000, 100);
-  expect(r.add("a", 1)).toBe(true);
-  expect(r.add("a", 1)).toBe(false);
-  for (let i = 0; i < 5000; i++) r.add(`x${i}`, 10_000 + i);
-  expect(r.size).toBeLessThanOrEqual(1100);
-  expect(r.add("a", 15_000)).toBe(true);
+test("recent uuids: a stream starting from an earlier time drops what was delivered from then on, newer flows pass", () => {
+  const r = new RecentUuids(10_000);
+  const uuid = (u: string) => Buffer.from(`xx${u}`);
+  const record = (t: number, u: string) => r.record(t, uuid(u), 2, 2 + u.length);
+  for (let i = 0; i < 5000; i++) record(1000 + i, `u${i}`);
+  const g = r.guard(5000);
+  const admit = (t: number, u: string) => g.admit(t, uuid(u), 2, 2 + u.length);
+  expect(admit(5000, "u4000")).toBe(false);
+  expect(admit(5999, "u4999")).toBe(false);
+  // older than the guard's since: not in its set (the stream was not asked for it)
+  expect(admit(3999, "u2999")).toBe(true);
+  expect(admit(5500, "unseen")).toBe(true);
+  expect(admit(6000, "u4999")).toBe(true); // newer than anything delivered when the stream started
+  expect(r.guard(0).admit(1000, uuid("u0"), 2, 4)).toBe(false);
+
+  // bounded: only the newest `capacity` uuids are kept
+  const small = new RecentUuids(100);
+  for (let i = 0; i < 5000; i++) small.recordUuid(i, `s${i}`);
+  expect(small.size).toBe(100);
+  const sg = small.guard(0);
+  expect(sg.admit(4999, Buffer.from("s4999"), 0, 5)).toBe(false);
+  expect(sg.admit(4900, Buffer.from("s4900"), 0, 5)).toBe(false);
+  expect(sg.admit(4899, Buffer.from("s4899"), 0, 5)).toBe(true);
 });
 
 test("history pages come back in time order across page boundaries and retention applies by age and size", () => {
