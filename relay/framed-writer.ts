@@ -51,7 +51,11 @@ export class FramedWriter {
 
   /** Queues messages that already carry their gRPC prefixes (no copy until the flush). */
   writeFramed(frames: Buffer): boolean {
-    if (!this.stream) throw new Error("pre-framed writes need the call's HTTP/2 stream");
+    if (!this.stream) {
+      let ok = true;
+      for (let pos = 0; pos + 5 <= frames.length; pos += 5 + frames.readUInt32BE(pos + 1)) ok = this.call.write(frames.subarray(pos + 5, pos + 5 + frames.readUInt32BE(pos + 1)));
+      return ok;
+    }
     this.pending.push(frames);
     this.pendingBytes += frames.length;
     if (this.pendingBytes >= FLUSH_BYTES) this.flush();

@@ -17,7 +17,7 @@ import { PeerStream, type PeerStreamSink } from "./peer-stream";
 import { RecentUuids } from "./recent-uuids";
 import { SortWindow } from "./sort-window";
 import { FramedWriter } from "./framed-writer";
-import { decodeFlow, encodeResponse, timestampToUs, usToTimestamp } from "./wire";
+import { decodeFlow, encodeResponse, frame, timestampToUs, usToTimestamp } from "./wire";
 
 export interface GetFlowsContext {
   peers: PeerSet;
@@ -53,20 +53,21 @@ class ResponseWriter {
     return this.limitFirst > 0 && this.written >= this.limitFirst;
   }
 
-  flow(data: Buffer, timeUs: number, finitePhase: boolean): void {
+  /** `framed`: a flow's GetFlowsResponse in its gRPC frame, forwarded as it is. */
+  flow(framed: Buffer, timeUs: number, finitePhase: boolean): void {
     if (timeUs > this.lastTimeUs) this.lastTimeUs = timeUs;
     if (finitePhase && this.keepLast) {
-      this.ring.push(data);
+      this.ring.push(framed);
       if (this.ring.length > this.keepLast * 2) this.ring = this.ring.slice(-this.keepLast);
       return;
     }
     if (this.full) return;
     this.written++;
-    this.write(data);
+    this.backpressure(this.out.writeFramed(framed));
   }
 
-  event(data: Buffer): void {
-    this.write(data);
+  event(message: Buffer): void {
+    this.backpressure(this.out.write(message));
   }
 
   flush(): void {
@@ -75,7 +76,7 @@ class ResponseWriter {
 
   /** Emits the last-N ring once the finite phases are over. */
   flushLast(): void {
-    for (const d of this.ring.slice(-this.keepLast)) this.write(d);
+    for (const framed of this.ring.slice(-this.keepLast)) this.backpressure(this.out.writeFramed(framed));
     this.ring = [];
   }
 
@@ -85,8 +86,8 @@ class ResponseWriter {
 
   needsDrain = false;
 
-  private write(data: Buffer): void {
-    if (!this.out.write(data) && !this.needsDrain) {
+  private backpressure(accepted: boolean): void {
+    if (!accepted && !this.needsDrain) {
       this.needsDrain = true;
       this.onBackpressure(true);
       void this.waitForDrain().then(() => (this.needsDrain = false));
@@ -134,7 +135,7 @@ export async function serveGetFlows(call: Call, ctx: GetFlowsContext): Promise<v
           const flow = decodeFlow(row.data);
           if (!flow || !predicate(flow)) continue;
           dedupe.recordUuid(row.timeUs, row.uuid);
-          writer.flow(row.data, row.timeUs, true);
+          writer.flow(frame(row.data), row.timeUs, true);
         }
         if (writer.full) break;
         if (writer.needsDrain) await writer.waitForDrain();
@@ -173,9 +174,9 @@ export async function serveGetFlows(call: Call, ctx: GetFlowsContext): Promise<v
   if (!call.cancelled) call.end();
 }
 
-function sinkFor(writer: ResponseWriter, onFlow: (peer: Peer, data: Buffer, timeUs: number) => void, onDone: (peer: Peer) => void): PeerStreamSink {
+function sinkFor(writer: ResponseWriter, onFlow: (peer: Peer, framed: Buffer, timeUs: number) => void, onDone: (peer: Peer) => void): PeerStreamSink {
   return {
-    flow: (peer, data, s) => onFlow(peer, data, s.timeUs),
+    flow: (peer, framed, s) => onFlow(peer, framed, s.timeUs),
     event: (_peer, data) => writer.event(data),
     status: (peer, state, message) => writer.event(encodeResponse(statusEvent(peer, state, message))),
     done: onDone,
@@ -183,7 +184,7 @@ function sinkFor(writer: ResponseWriter, onFlow: (peer: Peer, data: Buffer, time
 }
 
 interface Queue {
-  items: { timeUs: number; data: Buffer }[];
+  items: { timeUs: number; framed: Buffer }[];
   head: number;
   done: boolean;
   stream?: PeerStream;
@@ -218,7 +219,7 @@ function mergeBacklog(ctx: GetFlowsContext, req: GetFlowsRequest, dedupe: Recent
         }
         if (!min) return finish();
         const item = min.items[min.head++];
-        writer.flow(item.data, item.timeUs, true);
+        writer.flow(item.framed, item.timeUs, true);
         if (min.head > 1024 && min.head * 2 > min.items.length) {
           min.items = min.items.slice(min.head);
           min.head = 0;
@@ -234,8 +235,8 @@ function mergeBacklog(ctx: GetFlowsContext, req: GetFlowsRequest, dedupe: Recent
       const q = queues.get(peer)!;
       const sink = sinkFor(
         writer,
-        (_p, data, timeUs) => {
-          q.items.push({ timeUs, data });
+        (_p, framed, timeUs) => {
+          q.items.push({ timeUs, framed });
           if (q.items.length - q.head > QUEUE_HIGH) q.stream?.pause();
           pump();
         },
@@ -265,7 +266,7 @@ function followPeers(
     if (isCancelled()) return resolve();
     const window = new SortWindow(ctx.sortWindowMs, ctx.sortWindowMaxItems, (item) => writer.flow(item.data, item.timeUs, false));
     const streams = new Map<Peer, PeerStream>();
-    const sink = sinkFor(writer, (_p, data, timeUs) => window.push(timeUs, data, Date.now()), () => {});
+    const sink = sinkFor(writer, (_p, framed, timeUs) => window.push(timeUs, framed, Date.now()), () => {});
     const add = (peer: Peer, since = req.since) => {
       const s = new PeerStream(peer, { ...req, since }, { follow: true, dedupe, resumeWindowUs: ctx.resumeWindowUs, probeDeadlineMs: 2000 }, sink);
       streams.set(peer, s);

@@ -2,7 +2,8 @@
 // path. grpc-js turns every message into a stream event through several
 // layers; at fan-in rates that per-message cost is most of the relay's CPU.
 // Here a DATA chunk is split into gRPC messages directly (5-byte prefix +
-// bytes), which is all a server-streaming call needs. Unary calls (health,
+// bytes), which is all a server-streaming call needs; each message is emitted
+// still in its frame, so the relay forwards it without re-framing. Unary calls (health,
 // nodes) stay on grpc-js. Certificates are read again for every new
 // connection, so rotated files apply without a restart.
 import { EventEmitter } from "node:events";
@@ -56,7 +57,7 @@ export class FlowStream extends EventEmitter {
     while (buf.length - pos >= 5) {
       const len = buf.readUInt32BE(pos + 1);
       if (buf.length - pos - 5 < len) break;
-      this.emit("data", buf.subarray(pos + 5, pos + 5 + len));
+      this.emit("data", buf.subarray(pos, pos + 5 + len));
       pos += 5 + len;
     }
     this.pending = pos === buf.length ? Buffer.alloc(0) : buf.subarray(pos);

@@ -12,7 +12,8 @@ import { NO_GUARD, type RecentUuids } from "./recent-uuids";
 import { scanResponse, usToTimestamp, timestampToUs, type ScannedResponse } from "./wire";
 
 export interface PeerStreamSink {
-  flow(peer: Peer, data: Buffer, scanned: ScannedResponse): void;
+  /** `framed`: the GetFlowsResponse as received, in its gRPC frame (5-byte prefix). */
+  flow(peer: Peer, framed: Buffer, scanned: ScannedResponse): void;
   /** node_status and lost_events from the upstream, forwarded as they are. */
   event(peer: Peer, data: Buffer, scanned: ScannedResponse): void;
   status(peer: Peer, state: NodeState, message: string): void;
@@ -110,7 +111,7 @@ export class PeerStream {
     this.attempts++;
     this.stream = stream;
     if (this.paused) stream.pause();
-    stream.on("data", (data: Buffer) => this.received(data));
+    stream.on("data", (framed: Buffer) => this.received(framed));
     stream.on("error", (err: grpc.ServiceError) => {
       if (this.stream !== stream) return;
       this.stream = undefined;
@@ -135,19 +136,19 @@ export class PeerStream {
     });
   }
 
-  private received(data: Buffer): void {
+  private received(framed: Buffer): void {
     this.backoffMs = MIN_BACKOFF_MS;
     this.peer.lastDataMs = Date.now();
-    const scanned = scanResponse(data, this.opts.wantNodeNames === true || !this.peer.nameKnown);
+    const scanned = scanResponse(framed, this.opts.wantNodeNames === true || !this.peer.nameKnown, 5);
     if (scanned.kind !== "flow") {
-      this.sink.event(this.peer, data, scanned);
+      this.sink.event(this.peer, framed.subarray(5), scanned);
       return;
     }
     if (scanned.timeUs > this.lastSeenUs) this.lastSeenUs = scanned.timeUs;
     this.peer.observeNodeName(scanned.nodeName);
-    if (!this.guard.admit(scanned.timeUs, data, scanned.uuidStart, scanned.uuidEnd)) return;
-    this.opts.dedupe.record(scanned.timeUs, data, scanned.uuidStart, scanned.uuidEnd);
-    this.sink.flow(this.peer, data, scanned);
+    if (!this.guard.admit(scanned.timeUs, framed, scanned.uuidStart, scanned.uuidEnd)) return;
+    this.opts.dedupe.record(scanned.timeUs, framed, scanned.uuidStart, scanned.uuidEnd);
+    this.sink.flow(this.peer, framed, scanned);
   }
 
   private failed(message: string): void {

@@ -93,13 +93,14 @@ function scanFlow(buf: Buffer, start: number, end: number, out: ScannedResponse,
 }
 
 /**
- * The fields the relay routes by, read from an encoded GetFlowsResponse.
- * Decoding the node name costs a string per flow: callers that know it skip it.
+ * The fields the relay routes by, read from an encoded GetFlowsResponse that
+ * starts at `start` (5 for a message still in its gRPC frame). Decoding the
+ * node name costs a string per flow: callers that know it skip it.
  */
-export function scanResponse(buf: Buffer, wantNodeName = true): ScannedResponse {
+export function scanResponse(buf: Buffer, wantNodeName = true, start = 0): ScannedResponse {
   const out: ScannedResponse = { kind: "unknown", timeUs: 0, uuidStart: 0, uuidEnd: 0, nodeName: "" };
   let responseTimeUs = 0;
-  let pos = 0;
+  let pos = start;
   while (pos < buf.length) {
     const tag = varint(buf, pos);
     const wt = tag & 7;
@@ -121,6 +122,15 @@ export function scanResponse(buf: Buffer, wantNodeName = true): ScannedResponse 
   }
   if (!out.timeUs) out.timeUs = responseTimeUs;
   return out;
+}
+
+/** A message in its gRPC frame: the 5-byte prefix (uncompressed, length) and the message. */
+export function frame(message: Buffer): Buffer {
+  const framed = Buffer.allocUnsafe(5 + message.length);
+  framed[0] = 0;
+  framed.writeUInt32BE(message.length, 1);
+  message.copy(framed, 5);
+  return framed;
 }
 
 /** The flow's uuid as a string ("" when absent). */

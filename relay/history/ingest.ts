@@ -59,7 +59,7 @@ export class HistoryIngest {
       { follow: true, since: usToTimestamp(this.sinceUs) },
       { follow: true, dedupe: this.dedupe, resumeWindowUs: this.opts.resumeWindowUs, probeDeadlineMs: 2000, wantNodeNames: true },
       {
-        flow: (p, data, s) => this.store.append(s.timeUs, scannedUuid(data, s), s.nodeName || p.name, data),
+        flow: (p, framed, s) => this.store.append(s.timeUs, scannedUuid(framed, s), s.nodeName || p.name, framed.subarray(5)),
         event: () => {},
         status: () => {},
         done: () => {},
