@@ -601,3 +601,89 @@ int BPF_PROG(fl_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_re
 	submit_record(r);
 	return 0;
 }
+
+/* ---------- egress NAT ---------- */
+
+/*
+ * Netfilter binds a connection's source NAT on its first packet, wherever that NAT runs (a node namespace,
+ * the host); the packet then leaves through a device with the conntrack attached, which holds the original
+ * tuple and the reply tuple, whose destination is the translated source. This reads them from the
+ * net_dev_queue tracepoint, where a packet shows its conntrack, and reports each translated connection once,
+ * on its first packet out. The daemon applies a translation only to flows it observes, matching them by
+ * the original tuple. (A tracepoint, since kprobes and fentry on nf_nat_setup_info are not available
+ * on every kernel; every other packet costs one load and a compare.)
+ */
+#define FL_NFCT_INFO_MASK 7UL
+
+/* Connections already reported: keyed by conntrack and original ports, as a freed conntrack's memory is reused. */
+struct fl_nat_seen_key {
+	__u64 ct;
+	__u16 sport;
+	__u16 dport;
+	__u32 saddr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct fl_nat_seen_key);
+	__type(value, __u8);
+} fl_nat_seen SEC(".maps");
+
+static __always_inline void report_nat(struct nf_conn *ct)
+{
+	struct nf_conntrack_tuple orig, reply;
+	struct fl_nat_seen_key seen = { .ct = (__u64)ct };
+	struct fl_record *r;
+	__u8 one = 1;
+
+	if (!(BPF_CORE_READ(ct, status) & IPS_SRC_NAT))
+		return;
+	BPF_CORE_READ_INTO(&orig, ct, tuplehash[IP_CT_DIR_ORIGINAL].tuple);
+	BPF_CORE_READ_INTO(&reply, ct, tuplehash[IP_CT_DIR_REPLY].tuple);
+	if (orig.src.l3num != AF_INET && orig.src.l3num != AF_INET6)
+		return;
+	seen.sport = orig.src.u.all;
+	seen.dport = orig.dst.u.all;
+	seen.saddr = orig.src.u3.all[3];
+	if (bpf_map_update_elem(&fl_nat_seen, &seen, &one, BPF_NOEXIST))
+		return;
+
+	r = reserve_record(FL_REC_NAT, FL_HOOK_NAT);
+	if (!r)
+		return;
+	r->key.protocol = orig.dst.protonum;
+	r->key.direction = FL_DIR_EGRESS;
+	if (orig.src.l3num == AF_INET) {
+		r->key.family = 4;
+		set_v4(r->key.saddr, orig.src.u3.ip);
+		set_v4(r->key.daddr, orig.dst.u3.ip);
+		set_v4(r->xlated_saddr, reply.dst.u3.ip);
+	} else {
+		r->key.family = 6;
+		__builtin_memcpy(r->key.saddr, &orig.src.u3, 16);
+		__builtin_memcpy(r->key.daddr, &orig.dst.u3, 16);
+		__builtin_memcpy(r->xlated_saddr, &reply.dst.u3, 16);
+	}
+	/* Packet records of ICMP carry no ports; TCP, UDP and SCTP keep theirs in the same place. */
+	if (r->key.protocol != IPPROTO_ICMP && r->key.protocol != IPPROTO_ICMPV6) {
+		r->key.sport = bpf_ntohs(orig.src.u.all);
+		r->key.dport = bpf_ntohs(orig.dst.u.all);
+		r->xlated_sport = bpf_ntohs(reply.dst.u.all);
+	}
+	r->netns_ino = BPF_CORE_READ(ct, ct_net.net, ns.inum);
+	r->first_seen_ns = r->last_seen_ns = r->ts_ns;
+	submit_record(r);
+}
+
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(fl_nat_xmit, struct sk_buff *skb)
+{
+	unsigned long nfct = BPF_CORE_READ(skb, _nfct);
+
+	/* A connection's packets in the original direction are NEW only until the first reply. */
+	if ((nfct & FL_NFCT_INFO_MASK) != IP_CT_NEW)
+		return 0;
+	report_nat((struct nf_conn *)(nfct & ~FL_NFCT_INFO_MASK));
+	return 0;
+}

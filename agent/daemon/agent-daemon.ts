@@ -12,8 +12,12 @@ import { FlowBuilder } from "./flow-builder";
 import { FlowRing } from "./flow-ring";
 import { AgentMetrics } from "./metrics";
 import { MetricsServer } from "./metrics-server";
+import { NatTable, patchRecent } from "./nat-table";
 import { ObserverServer, type ServerTls } from "./observer-server";
 import { RateWindow } from "./rate-window";
+
+/** Ring events searched for a connection's earlier records when its NAT binding arrives. */
+const NAT_PATCH_LOOKBACK = 4096;
 
 export const AGENT_VERSION = `flowlens-agent ${require("../../package.json").version}`;
 
@@ -51,6 +55,7 @@ export class AgentDaemon {
   private lossTimer?: NodeJS.Timeout;
   private readonly ring: FlowRing;
   private readonly metrics = new AgentMetrics();
+  private readonly nat = new NatTable();
   private readonly flowsRate = new RateWindow(60);
   private readonly eventsRate = new RateWindow(1);
   private lostSoFar = 0;
@@ -93,7 +98,12 @@ export class AgentDaemon {
       this.eventsRate.add(records.length);
       this.metrics.received(records.length);
       for (const r of records) {
+        if (r.kind === "nat") {
+          this.learnNat(r);
+          continue;
+        }
         const entry = builder.build(r);
+        entry.sourceXlated = this.nat.sourceXlatedOf(r);
         this.ring.push({ entry, timeMs: now });
         this.metrics.observe(entry);
       }
@@ -103,6 +113,12 @@ export class AgentDaemon {
     this.attached = true;
     this.lossTimer = setInterval(() => this.pollLosses(), 1000);
     this.log(`flowlens agent: node ${config.nodeName}, gRPC on port ${this.grpcPort}, metrics on port ${this.metricsPort}, observing ${config.cgroupRoot}`);
+  }
+
+  /** A NAT binding is no flow: it fills the translated source of its connection's flows, past and future. */
+  private learnNat(r: KernelRecord): void {
+    const key = this.nat.learn(r);
+    patchRecent(this.ring.eventsNewestFirst(), key, r.xlatedSrcAddr, NAT_PATCH_LOOKBACK);
   }
 
   private startEnrichment(): Enrichment {

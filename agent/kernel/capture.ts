@@ -57,7 +57,7 @@ const STAT_RINGBUF_LOST = 0;
 const STAT_FLOW_TABLE_FULL = 1;
 const STAT_EVENTS = 2;
 
-const TRACING_PROGRAMS = ["fl_sock_state", "fl_tcp_retransmit", "fl_kfree_skb"];
+const TRACING_PROGRAMS = ["fl_sock_state", "fl_tcp_retransmit", "fl_kfree_skb", "fl_nat_xmit"];
 const FLOW_MAPS: Array<{ map: string; hook: Hook }> = [
   { map: "fl_flows", hook: "cgroup_skb" },
   { map: "fl_tc_flows", hook: "tc" },

@@ -8,6 +8,8 @@
  * `direction` is relative to the workload in `cgroupId`: for socket records, egress = the local end
  * connected (active open), ingress = it accepted the connection (passive open). The sock_open record of an
  * active open has srcPort 0: the kernel picks the local port right after that state change.
+ * A nat record carries a connection's original tuple (egress, cgroupId 0n, ports 0 for ICMP) and, in
+ * xlatedSrcAddr/xlatedSrcPort, its source after translation.
  */
 import { formatAddress } from "./address";
 import { dropReasonName } from "./drop-reasons";
@@ -26,10 +28,11 @@ export type RecordKind =
   | "sock_established"
   | "sock_close"
   | "retransmit"
-  | "drop";
+  | "drop"
+  | "nat";
 
 export type Direction = "unknown" | "ingress" | "egress";
-export type Hook = "unknown" | "cgroup_skb" | "tc" | "sock" | "kfree_skb" | "retransmit";
+export type Hook = "unknown" | "cgroup_skb" | "tc" | "sock" | "kfree_skb" | "retransmit" | "nat";
 
 const KINDS: Record<number, RecordKind> = {
   1: "flow_start",
@@ -40,9 +43,10 @@ const KINDS: Record<number, RecordKind> = {
   6: "sock_close",
   7: "retransmit",
   8: "drop",
+  9: "nat",
 };
 const DIRECTIONS: Direction[] = ["unknown", "ingress", "egress"];
-const HOOKS: Hook[] = ["unknown", "cgroup_skb", "tc", "sock", "kfree_skb", "retransmit"];
+const HOOKS: Hook[] = ["unknown", "cgroup_skb", "tc", "sock", "kfree_skb", "retransmit", "nat"];
 
 export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;
@@ -110,8 +114,11 @@ export interface KernelRecord extends FlowKey {
   connectLatencyNs: number;
   srttUs: number;
   totalRetrans: number;
-  /** Network namespace inode; 0 when unknown. */
+  /** Network namespace inode; 0 when unknown. For nat records, the namespace where the NAT ran. */
   netnsIno: number;
+  /** nat records: the source address and port after translation; "" and 0 for other records. */
+  xlatedSrcAddr: string;
+  xlatedSrcPort: number;
 }
 
 const OFFSET_REFRESH_MS = 10_000;
@@ -193,12 +200,15 @@ function decodeOne(buf: Buffer, dv: DataView, o: number, offset: bigint): Kernel
     firstSeenNs: toWall(dv.getBigUint64(o + 88, true), offset),
     lastSeenNs: toWall(dv.getBigUint64(o + 96, true), offset),
     sockCookie: dv.getBigUint64(o + 104, true),
-    bytesAcked: u64(dv, o + 112),
-    bytesReceived: u64(dv, o + 120),
+    // nat records hold the translated address in these bytes.
+    bytesAcked: kind === "nat" ? 0 : u64(dv, o + 112),
+    bytesReceived: kind === "nat" ? 0 : u64(dv, o + 120),
     connectLatencyNs: u64(dv, o + 128),
     srttUs: dv.getUint32(o + 136, true),
     totalRetrans: dv.getUint32(o + 140, true),
     netnsIno: dv.getUint32(o + 144, true),
+    xlatedSrcAddr: kind === "nat" ? formatAddress(buf, o + 112, family) : "",
+    xlatedSrcPort: kind === "nat" ? dv.getUint16(o + 148, true) : 0,
   };
 }
 
@@ -264,5 +274,7 @@ export function flushRecordFromFlow(
     srttUs: 0,
     totalRetrans: 0,
     netnsIno: 0,
+    xlatedSrcAddr: "",
+    xlatedSrcPort: 0,
   };
 }

@@ -60,7 +60,7 @@ function records(n: number): KernelRecord[] {
       ifindex: 2, timeNs: now + BigInt(i), srcAddr: podIp(a), dstAddr: podIp(b), srcPort: 30000 + (i % 30000), dstPort: 8080,
       protocol: udp ? 17 : 6, family: 4, direction: i % 2 === 0 ? "egress" : "ingress", cgroupId: BigInt(100_000 + a),
       packets: 1 + (i % 100), bytes: 60 + (i % 100) * 1000, firstSeenNs: now, lastSeenNs: now + BigInt(i), sockCookie: BigInt(i),
-      bytesAcked: 1000, bytesReceived: 3000, connectLatencyNs: 100_000, srttUs: 150, totalRetrans: 0, netnsIno: 0,
+      bytesAcked: 1000, bytesReceived: 3000, connectLatencyNs: 100_000, srttUs: 150, totalRetrans: 0, netnsIno: 0, xlatedSrcAddr: "", xlatedSrcPort: 0,
     };
   }
   return out;

@@ -24,6 +24,7 @@ enum fl_record_kind {
 	FL_REC_SOCK_CLOSE = 6,   /* -> CLOSE, with bytes, srtt, retransmits */
 	FL_REC_RETRANSMIT = 7,   /* tcp:tcp_retransmit_skb */
 	FL_REC_DROP = 8,         /* skb:kfree_skb with a drop reason */
+	FL_REC_NAT = 9,          /* a connection's source was translated (egress NAT), once per connection */
 };
 
 enum fl_direction {
@@ -49,6 +50,7 @@ enum fl_hook {
 	FL_HOOK_SOCK = 3,
 	FL_HOOK_KFREE_SKB = 4,
 	FL_HOOK_RETRANSMIT = 5,
+	FL_HOOK_NAT = 6,
 };
 
 struct fl_flow_key {
@@ -81,13 +83,20 @@ struct fl_record {
 	__u64 first_seen_ns;
 	__u64 last_seen_ns;
 	__u64 sock_cookie;
-	__u64 bytes_acked;     /* tcp_sock.bytes_acked at close */
-	__u64 bytes_received;  /* tcp_sock.bytes_received at close */
+	union {
+		struct {
+			__u64 bytes_acked;     /* tcp_sock.bytes_acked at close */
+			__u64 bytes_received;  /* tcp_sock.bytes_received at close */
+		};
+		/* FL_REC_NAT: the source address after translation; key holds the original tuple */
+		__u8 xlated_saddr[16];
+	};
 	__u64 connect_latency_ns;
 	__u32 srtt_us;         /* tcp_sock.srtt_us >> 3 */
 	__u32 total_retrans;   /* tcp_sock.total_retrans */
-	__u32 netns_ino;       /* network namespace inode, 0 when unknown */
-	__u32 pad1;
+	__u32 netns_ino;       /* network namespace inode, 0 when unknown (FL_REC_NAT: the NAT's) */
+	__u16 xlated_sport;    /* FL_REC_NAT: the source port after translation (0 for ICMP) */
+	__u16 pad1;
 };                         /* 152 bytes */
 
 #define FL_RECORD_SIZE 152

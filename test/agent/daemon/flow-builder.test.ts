@@ -22,7 +22,7 @@ function record(over: Partial<KernelRecord>): KernelRecord {
     srcAddr: "198.18.1.10", dstAddr: "198.18.1.20", srcPort: 40000, dstPort: 5432, protocol: 6, family: 4,
     direction: "egress", cgroupId: 100n, packets: 1, bytes: 60, firstSeenNs: 1_700_000_000_000_000_000n,
     lastSeenNs: 1_700_000_000_123_456_789n, sockCookie: 0n, bytesAcked: 0, bytesReceived: 0, connectLatencyNs: 0,
-    srttUs: 0, totalRetrans: 0, netnsIno: 0,
+    srttUs: 0, totalRetrans: 0, netnsIno: 0, xlatedSrcAddr: "", xlatedSrcPort: 0,
     ...over,
   };
 }

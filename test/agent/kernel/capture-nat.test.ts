@@ -1,0 +1,74 @@
+/**
+ * Egress NAT seen by the real kernel programs: a client in the observed cgroup connects through a router
+ * namespace that masquerades one destination and not another (nat-router.ts).
+ */
+import { KernelCapture } from "../../../agent/kernel/capture";
+import { IPPROTO_TCP, IPPROTO_UDP, type KernelRecord } from "../../../agent/kernel/record";
+import { RecordLog } from "./helpers";
+import { CLIENT_IP, MASQUERADED_IP, NatRouter, NO_SNAT_IP, ROUTER_OUTER_IP } from "./nat-router";
+
+describe("KernelCapture on egress NAT", () => {
+  let net: NatRouter;
+  let capture: KernelCapture;
+  let log: RecordLog;
+
+  beforeAll(() => {
+    net = new NatRouter();
+    capture = KernelCapture.open({ cgroupRoot: net.cgroupRoot, flushIntervalMs: 60_000 });
+    log = new RecordLog(capture);
+  });
+
+  afterAll(async () => {
+    capture?.close();
+    await net?.destroy();
+  });
+
+  const natTo = (dst: string, dport: number) => (r: KernelRecord) => r.kind === "nat" && r.dstAddr === dst && r.dstPort === dport;
+
+  test("a masqueraded TCP connection yields one nat record: original tuple and the router's address", async () => {
+    const server = await net.serverTraffic(["tcp-server", MASQUERADED_IP, 5101, 100, 200]);
+    const serverExit = new Promise((r) => server.on("exit", r));
+    net.clientTraffic(["tcp-client", MASQUERADED_IP, 5101, 100, 200]);
+    await serverExit;
+
+    const [syn] = await log.waitFor("client SYN", (r) => r.kind === "flow_start" && r.dstAddr === MASQUERADED_IP && r.dstPort === 5101 && r.direction === "egress");
+    const nat = await log.waitFor("nat record", natTo(MASQUERADED_IP, 5101));
+    expect(nat).toHaveLength(1);
+    expect(nat[0]).toMatchObject({
+      hook: "nat",
+      protocol: IPPROTO_TCP,
+      family: 4,
+      direction: "egress",
+      srcAddr: CLIENT_IP,
+      srcPort: syn.srcPort,
+      xlatedSrcAddr: ROUTER_OUTER_IP,
+      cgroupId: 0n,
+      bytesAcked: 0,
+    });
+    expect(nat[0].xlatedSrcPort).toBeGreaterThan(0);
+    expect(nat[0].netnsIno).toBeGreaterThan(0);
+    // The binding is made on the path out of the router, after the client's socket and first packet were seen.
+    expect(log.records.indexOf(nat[0])).toBeGreaterThan(log.records.indexOf(syn));
+  });
+
+  test("UDP to a masqueraded destination is reported once per connection, not per datagram", async () => {
+    const server = await net.serverTraffic(["udp-server", MASQUERADED_IP, 5102, 5]);
+    const serverExit = new Promise((r) => server.on("exit", r));
+    net.clientTraffic(["udp-send", MASQUERADED_IP, 5102, 64, 5]);
+    await serverExit;
+    const nat = await log.waitFor("UDP nat record", natTo(MASQUERADED_IP, 5102));
+    expect(nat).toHaveLength(1);
+    expect(nat[0]).toMatchObject({ protocol: IPPROTO_UDP, srcAddr: CLIENT_IP, xlatedSrcAddr: ROUTER_OUTER_IP });
+  });
+
+  test("a destination excluded from SNAT yields no nat record", async () => {
+    const server = await net.serverTraffic(["tcp-server", NO_SNAT_IP, 5103, 100, 200]);
+    const serverExit = new Promise((r) => server.on("exit", r));
+    net.clientTraffic(["tcp-client", NO_SNAT_IP, 5103, 100, 200]);
+    await serverExit;
+    await log.waitFor("client close", (r) => r.kind === "sock_close" && r.dstAddr === NO_SNAT_IP && r.dstPort === 5103);
+    // The masqueraded connection's record is there, so the program is running; none for this one.
+    expect(log.records.filter(natTo(MASQUERADED_IP, 5101))).toHaveLength(1);
+    expect(log.records.filter((r) => r.kind === "nat" && r.dstAddr === NO_SNAT_IP)).toHaveLength(0);
+  });
+});
