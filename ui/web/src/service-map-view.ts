@@ -1,7 +1,8 @@
 // The service map: cytoscape draws it, ELK places it (in a Web Worker). Each
 // namespace is laid out on its own and the namespaces are packed into the
 // viewport's shape; edges between namespaces do not move nodes, which keeps
-// the layout stable. A namespace is drawn as a plain box behind its
+// the layout stable. Large maps skip ELK for a grid packing (see
+// packedPlacement). A namespace is drawn as a plain box behind its
 // workloads, sized by ELK, rather than as a cytoscape compound node: compound
 // bookkeeping costs cytoscape seconds per frame at thousands of edges. Small maps get ELK's layered layout
 // (callers left of callees); large ones a packed grid with the busiest
@@ -19,7 +20,7 @@ const NS_LABEL_ROOM = 22;
 const NS_PADDING = 14;
 const MIN_RELAYOUT_INTERVAL_MS = 2000;
 const MAX_FIT_ZOOM = 1.3;
-/** Above either size, namespaces are packed instead of layered. */
+/** Above either size, namespaces are packed into grids (without ELK) instead of layered. */
 const LAYERED_MAX_WORKLOADS = 150;
 const LAYERED_MAX_EDGES = 400;
 /** Up to this many edges every edge is labelled; above, labels show on hover and for the selected workload. */
@@ -228,8 +229,8 @@ export class ServiceMapView {
     this.layoutRunning = true;
     const started = performance.now();
     try {
-      const result = await this.elk.layout(this.elkGraph());
-      const placement = placementOf(result);
+      const plan = this.layoutPlan();
+      const placement = "packed" in plan ? plan.packed : placementOf(await this.elk.layout(plan.elk));
       this.sync(placement);
       this.cy.batch(() => {
         for (const [id, ele] of this.placed) {
@@ -256,8 +257,12 @@ export class ServiceMapView {
     }
   }
 
-  /** The ELK graph of the current map (not of what is drawn, which may lag behind). */
-  private elkGraph(): ElkNode {
+  /**
+   * How to place the current map (not what is drawn, which may lag behind):
+   * an ELK graph, or for large maps a grid packing computed here, which takes
+   * milliseconds where ELK's runtime takes seconds for the same boxes.
+   */
+  private layoutPlan(): { elk: ElkNode } | { packed: Placement } {
     const map = this.current;
     const container = this.cy.container()!;
     const aspect = Math.max(0.5, container.clientWidth / Math.max(1, container.clientHeight));
@@ -282,6 +287,7 @@ export class ServiceMapView {
       members.set(n.namespace, list);
     }
     const layered = map.nodes.length <= LAYERED_MAX_WORKLOADS && intraEdges <= LAYERED_MAX_EDGES;
+    if (!layered) return { packed: packedPlacement(members, degree, aspect) };
     const padding = `[top=${NS_PADDING + NS_LABEL_ROOM},left=${NS_PADDING},bottom=${NS_PADDING},right=${NS_PADDING}]`;
     const namespaces: ElkNode[] = [];
     for (const ns of [...members.keys()].sort()) {
@@ -304,31 +310,75 @@ export class ServiceMapView {
         });
         continue;
       }
-      // Busiest first, so the eye lands on the workloads that matter.
-      nodes.sort((a, b) => (degree.get(b.id) ?? 0) - (degree.get(a.id) ?? 0) || a.name.localeCompare(b.name));
       namespaces.push({
         id: `ns:${ns}`,
         children: children(nodes),
         layoutOptions: {
           "elk.algorithm": "box",
           "elk.padding": padding,
-          "elk.spacing.nodeNode": layered ? "22" : "14",
+          "elk.spacing.nodeNode": "22",
           "elk.aspectRatio": "1.6",
           "elk.box.packingMode": "SIMPLE",
         },
       });
     }
     return {
-      id: "root",
-      children: namespaces,
-      layoutOptions: {
-        "elk.algorithm": "rectpacking",
-        "elk.aspectRatio": aspect.toFixed(2),
-        "elk.spacing.nodeNode": layered ? "90" : "40",
-        "elk.hierarchyHandling": "SEPARATE_CHILDREN",
+      elk: {
+        id: "root",
+        children: namespaces,
+        layoutOptions: {
+          "elk.algorithm": "rectpacking",
+          "elk.aspectRatio": aspect.toFixed(2),
+          "elk.spacing.nodeNode": "90",
+          "elk.hierarchyHandling": "SEPARATE_CHILDREN",
+        },
       },
     };
   }
+}
+
+const GRID_GAP = 14;
+const NAMESPACE_GAP = 40;
+
+/**
+ * A grid per namespace (busiest workloads first, so the eye lands on what
+ * matters), the grids shelf-packed row by row to the pane's aspect ratio.
+ */
+function packedPlacement(members: Map<string, MapNode[]>, degree: Map<string, number>, aspect: number): Placement {
+  const grids = [...members.keys()].sort().map((ns) => {
+    const nodes = members.get(ns)!.sort((a, b) => (degree.get(b.id) ?? 0) - (degree.get(a.id) ?? 0) || a.name.localeCompare(b.name));
+    const cellW = Math.max(...nodes.map((n) => nodeWidth(n.name))) + GRID_GAP;
+    const cellH = NODE_HEIGHT + GRID_GAP;
+    const cols = Math.max(1, Math.ceil(Math.sqrt((nodes.length * 1.6 * cellH) / cellW)));
+    const rows = Math.ceil(nodes.length / cols);
+    const w = cols * cellW - GRID_GAP + 2 * NS_PADDING;
+    const h = rows * cellH - GRID_GAP + 2 * NS_PADDING;
+    return { ns, nodes, cellW, cellH, cols, w, h };
+  });
+  const area = grids.reduce((sum, g) => sum + (g.w + NAMESPACE_GAP) * (g.h + NS_LABEL_ROOM + NAMESPACE_GAP), 0);
+  const rowWidth = Math.max(Math.max(...grids.map((g) => g.w)), Math.sqrt(area * aspect));
+  const workloads = new Map<string, Point>();
+  const namespaces = new Map<string, Box>();
+  let x = 0;
+  let y = 0;
+  let shelf = 0;
+  for (const g of grids) {
+    if (x > 0 && x + g.w > rowWidth) {
+      x = 0;
+      y += shelf + NAMESPACE_GAP;
+      shelf = 0;
+    }
+    const top = y + NS_LABEL_ROOM;
+    namespaces.set(`ns:${g.ns}`, { x: x + g.w / 2, y: top + g.h / 2, w: g.w, h: g.h });
+    g.nodes.forEach((n, i) => {
+      const col = i % g.cols;
+      const row = Math.floor(i / g.cols);
+      workloads.set(n.id, { x: x + NS_PADDING + col * g.cellW + (g.cellW - GRID_GAP) / 2, y: top + NS_PADDING + row * g.cellH + NODE_HEIGHT / 2 });
+    });
+    x += g.w + NAMESPACE_GAP;
+    shelf = Math.max(shelf, g.h + NS_LABEL_ROOM);
+  }
+  return { workloads, namespaces };
 }
 
 /** Cytoscape positions (centres) from ELK's (top-left corners, relative to the parent). */
