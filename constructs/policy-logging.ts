@@ -1,6 +1,7 @@
 // Network policy logging through GKE's one cluster-scoped NetworkLogging object, `default`. GKE creates it,
 // so it is imported into state and then managed, never created.
 import { Construct } from "constructs";
+import { TerraformStack } from "cdktf";
 import type { Manifest } from "@cdktf/provider-kubernetes/lib/manifest";
 import { manifest } from "./kubernetes-manifest";
 
@@ -34,6 +35,11 @@ export class PolicyLogging extends Construct {
         },
       },
     });
-    this.resource.importFrom(NETWORK_LOGGING_IMPORT_ID);
+    // The same `import` block that `importFrom` writes, added as a stack override: `importFrom` makes
+    // cdktf run `terraform version` during synth, so synth would need a terraform binary on PATH.
+    // Terraform itself (>= 1.5, which plan and apply need anyway) reads the block.
+    TerraformStack.of(this).addOverride("import", [
+      { to: `kubernetes_manifest.${this.resource.friendlyUniqueId}`, id: NETWORK_LOGGING_IMPORT_ID },
+    ]);
   }
 }
