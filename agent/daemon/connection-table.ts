@@ -1,43 +1,51 @@
 // Remembers which side opened each connection, so every record about it can be
-// labelled request or reply. Keyed by protocol and the unordered address pair;
-// bounded, evicting the oldest entry (re-registered on every SYN, so a live
-// connection is only forgotten after `capacity` newer ones).
-import { BoundedMap } from "./bounded-map";
+// labelled request or reply. Keyed by protocol and the unordered endpoint pair;
+// bounded, evicting the oldest connection first (a live connection is only
+// forgotten after `capacity` newer ones).
+import { FlowKeyTable } from "./flow-key-table";
 
-/** A record's address pair in canonical order, computed once per record. */
+/** A record's endpoint pair in canonical order, computed once per record. */
 export interface PairKey {
-  key: string;
-  /** True when the record's source sorts first in `key`. */
+  /** The endpoint (AddressIds.endpoint) that sorts first, the other one, and the protocol. */
+  first: number;
+  second: number;
+  protocol: number;
+  /** True when the record's source is `first`. */
   srcFirst: boolean;
 }
 
-export function pairKey(protocol: number, srcIp: string, srcPort: number, dstIp: string, dstPort: number): PairKey {
-  const a = `${srcIp}|${srcPort}`;
-  const b = `${dstIp}|${dstPort}`;
-  return a < b ? { key: `${protocol}|${a}|${b}`, srcFirst: true } : { key: `${protocol}|${b}|${a}`, srcFirst: false };
+export function pairKey(protocol: number, srcEndpoint: number, dstEndpoint: number): PairKey {
+  return srcEndpoint <= dstEndpoint
+    ? { first: srcEndpoint, second: dstEndpoint, protocol, srcFirst: true }
+    : { first: dstEndpoint, second: srcEndpoint, protocol, srcFirst: false };
 }
 
+const UNKNOWN = 0;
+const FIRST_OPENED = 1;
+const SECOND_OPENED = 2;
+
 export class ConnectionTable {
-  /** Value: whether the endpoint that sorts first opened the connection. */
-  private readonly firstIsInitiator: BoundedMap<string, boolean>;
+  private readonly table: FlowKeyTable;
 
   constructor(capacity: number) {
-    this.firstIsInitiator = new BoundedMap(capacity);
+    this.table = new FlowKeyTable(capacity, 1);
   }
 
   get size(): number {
-    return this.firstIsInitiator.size;
+    return this.table.size;
   }
 
   /** Records which end opened the connection (overrides an earlier guess). */
   setInitiator(pair: PairKey, srcIsInitiator: boolean): void {
-    this.firstIsInitiator.set(pair.key, srcIsInitiator === pair.srcFirst);
+    const slot = this.table.insert(pair.first, pair.second, pair.protocol);
+    this.table.values[slot] = srcIsInitiator === pair.srcFirst ? FIRST_OPENED : SECOND_OPENED;
   }
 
   /** True when the source answered, false when it opened the connection, undefined when unknown. */
   isReply(pair: PairKey): boolean | undefined {
-    const first = this.firstIsInitiator.get(pair.key);
-    return first === undefined ? undefined : first !== pair.srcFirst;
+    const slot = this.table.find(pair.first, pair.second, pair.protocol);
+    const opener = slot < 0 ? UNKNOWN : this.table.values[slot];
+    return opener === UNKNOWN ? undefined : (opener === FIRST_OPENED) !== pair.srcFirst;
   }
 
   /** Looks the pair up, and when it is new records the source as the initiator (first packet seen opens it). */

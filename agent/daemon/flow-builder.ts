@@ -9,6 +9,7 @@ import { timestampFromNanos } from "../../proto/types";
 import type { Enrichment, PodInfo, ServiceInfo } from "../enrichment/types";
 import { BoundedMap } from "./bounded-map";
 import { ConnectionTable, pairKey } from "./connection-table";
+import { AddressIds } from "./flow-key-table";
 import { HUBBLE_DROP_REASON_CODES, hubbleDropReason, type HubbleDropReason } from "./drop-reasons";
 
 const IPPROTO_ICMP = 1;
@@ -217,6 +218,7 @@ class FlowIds {
 
 export class FlowBuilder {
   private readonly connections: ConnectionTable;
+  private readonly addresses = new AddressIds();
   private readonly icmpTypes: BoundedMap<string, { type: number; code: number }>;
   private readonly ids: FlowIds;
   private seq = 0;
@@ -258,12 +260,12 @@ export class FlowBuilder {
     const t = this.connections;
     if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) {
       // Echo id sits in different places for requests and replies; the address pair is enough.
-      const pair = pairKey(proto, r.srcAddr, 0, r.dstAddr, 0);
+      const pair = pairKey(proto, this.addresses.endpoint(r.srcAddr, r.family, 0), this.addresses.endpoint(r.dstAddr, r.family, 0));
       if (icmpType !== undefined && ICMP_ECHO_REQUEST.has(icmpType)) t.setInitiator(pair, true);
       else if (icmpType !== undefined && ICMP_ECHO_REPLY.has(icmpType)) t.setInitiator(pair, false);
       return r.kind === "drop" ? t.isReply(pair) : t.isReplyOrOpen(pair);
     }
-    const pair = pairKey(proto, r.srcAddr, r.srcPort, r.dstAddr, r.dstPort);
+    const pair = pairKey(proto, this.addresses.endpoint(r.srcAddr, r.family, r.srcPort), this.addresses.endpoint(r.dstAddr, r.family, r.dstPort));
     if (SOCKET_KINDS.has(r.kind)) {
       // Socket records: the source is the local socket; a server socket (ingress) is the answering side.
       t.setInitiator(pair, r.direction !== "ingress");

@@ -3,8 +3,8 @@
 // flow; byte and packet metrics add only what grew since the flow's last record.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { IPPROTO_TCP, TCP_FLAGS, type KernelRecord } from "../kernel/record";
-import { BoundedMap } from "./bounded-map";
 import type { FlowEntry } from "./flow-builder";
+import { AddressIds, FlowKeyTable } from "./flow-key-table";
 
 /** Protocol label values as Hubble's metrics spell them (the Layer4 oneof names). */
 const PROTOCOL_NAMES: Record<number, string> = { 1: "ICMPv4", 6: "TCP", 17: "UDP", 58: "ICMPv6", 132: "SCTP" };
@@ -52,7 +52,9 @@ class BatchedCounter<L extends string> {
 
 export class AgentMetrics {
   readonly registry = new Registry();
-  private readonly lastCounters: BoundedMap<string, { packets: number; bytes: number }>;
+  /** Packets and bytes of each flow direction's last record. */
+  private readonly lastCounters: FlowKeyTable;
+  private readonly addresses = new AddressIds();
 
   private readonly flowsProcessed = new BatchedCounter(this.registry, "hubble_flows_processed_total", "Total number of flows processed", ["type", "subtype", "verdict"], (verdict, subtype) => ({ type: verdict === "DROPPED" ? "Drop" : "Trace", subtype: String(subtype), verdict }));
   private readonly drops = new BatchedCounter(this.registry, "hubble_drop_total", "Number of drops", ["reason", "protocol"], (reason, protocol) => ({ reason, protocol: String(protocol) }));
@@ -74,7 +76,7 @@ export class AgentMetrics {
   readonly ringFlows = new Gauge({ name: "flowlens_ring_flows", help: "Flows held in the ring", registers: [this.registry] });
 
   constructor(flowCapacity = 131072) {
-    this.lastCounters = new BoundedMap(flowCapacity);
+    this.lastCounters = new FlowKeyTable(flowCapacity, 2);
     collectDefaultMetrics({ register: this.registry, prefix: "flowlens_agent_" });
   }
 
@@ -105,21 +107,24 @@ export class AgentMetrics {
 
   private countDelta(r: KernelRecord, protocol: string): void {
     // One hook's view of one direction; both hooks on one packet would count it twice anyway.
-    const key = `${r.srcAddr}|${r.srcPort}|${r.dstAddr}|${r.dstPort}|${r.protocol}|${r.direction}`;
-    const last = this.lastCounters.get(key);
+    const src = this.addresses.endpoint(r.srcAddr, r.family, r.srcPort);
+    const dst = this.addresses.endpoint(r.dstAddr, r.family, r.dstPort);
+    const c = r.protocol * 4 + (r.direction === "ingress" ? 1 : r.direction === "egress" ? 2 : 0);
+    let slot = this.lastCounters.find(src, dst, c);
     let dp = r.packets;
     let db = r.bytes;
-    if (last) {
-      // A flow re-created in the kernel (evicted, then seen again) starts from zero.
-      if (r.packets >= last.packets && r.bytes >= last.bytes) {
-        dp -= last.packets;
-        db -= last.bytes;
-      }
-      last.packets = r.packets;
-      last.bytes = r.bytes;
+    if (slot < 0) {
+      slot = this.lastCounters.insert(src, dst, c);
     } else {
-      this.lastCounters.set(key, { packets: r.packets, bytes: r.bytes });
+      const last = this.lastCounters.values;
+      // A flow re-created in the kernel (evicted, then seen again) starts from zero.
+      if (r.packets >= last[slot * 2] && r.bytes >= last[slot * 2 + 1]) {
+        dp -= last[slot * 2];
+        db -= last[slot * 2 + 1];
+      }
     }
+    this.lastCounters.values[slot * 2] = r.packets;
+    this.lastCounters.values[slot * 2 + 1] = r.bytes;
     if (dp > 0) this.packets.add(protocol, r.direction, dp);
     if (db > 0) this.bytes.add(protocol, r.direction, db);
   }
