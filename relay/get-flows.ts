@@ -264,9 +264,9 @@ function followPeers(
 ): Promise<void> {
   return new Promise((resolve) => {
     if (isCancelled()) return resolve();
-    const window = new SortWindow(ctx.sortWindowMs, ctx.sortWindowMaxItems, (item) => writer.flow(item.data, item.timeUs, false));
+    const window = new SortWindow(ctx.sortWindowMs, ctx.sortWindowMaxItems, (timeUs, framed) => writer.flow(framed, timeUs, false));
     const streams = new Map<Peer, PeerStream>();
-    const sink = sinkFor(writer, (_p, framed, timeUs) => window.push(timeUs, framed, Date.now()), () => {});
+    const sink = sinkFor(writer, (peer, framed, timeUs) => window.push(peer, timeUs, framed, Date.now()), () => {});
     const add = (peer: Peer, since = req.since) => {
       const s = new PeerStream(peer, { ...req, since }, { follow: true, dedupe, resumeWindowUs: ctx.resumeWindowUs, probeDeadlineMs: 2000 }, sink);
       streams.set(peer, s);

@@ -178,14 +178,15 @@ async function replayPhase(label: string, ratePerUpstream: number, follower: "ra
   const replay = await startReplay(ratePerUpstream);
   const relay = await startRelayProcess(replay.ports);
   try {
-    // Relay CPU over the measured window only (after the warm-up).
-    let cpu0 = 0;
-    const onStart = () => (cpu0 = cpuSeconds(relay.child.pid!));
+    // CPU over the measured window only (after the warm-up): the relay, the upstreams' process and this one (the raw follower).
+    let cpu0 = [0, 0, 0];
+    const cpuNow = () => [cpuSeconds(relay.child.pid!), cpuSeconds(replay.child.pid!), cpuSeconds(process.pid)];
+    const onStart = () => (cpu0 = cpuNow());
     const m = follower === "raw" ? await rawFollower(relay.port, SECONDS, onStart) : await cliFollower(relay.port, SECONDS, [], onStart);
-    const relayCpu = cpuSeconds(relay.child.pid!) - cpu0;
+    const [relayCpu, upstreamCpu, benchCpu] = cpuNow().map((c, i) => c - cpu0[i]);
     console.log(
       `${label.padEnd(58)} ${Math.round(m.flowsPerSecond).toLocaleString("en-US").padStart(9)} flows/s   latency p50 ${m.p50Ms.toFixed(0).padStart(5)} ms  p99 ${m.p99Ms.toFixed(0).padStart(5)} ms` +
-        `   relay CPU ${relayCpu.toFixed(1)} s (${Math.round(m.flows / relayCpu).toLocaleString("en-US")} flows per relay CPU-second)   load avg ${loadAverage()}`,
+        `   relay CPU ${relayCpu.toFixed(1)} s (${Math.round(m.flows / relayCpu).toLocaleString("en-US")} flows per relay CPU-second)   upstreams CPU ${upstreamCpu.toFixed(1)} s, follower ${benchCpu.toFixed(1)} s   load avg ${loadAverage()}`,
     );
   } finally {
     await stopChild(relay.child);

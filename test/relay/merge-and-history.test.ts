@@ -35,30 +35,44 @@ test("the wire scanner reads kind, time, uuid and node without decoding the flow
 
 test("the sort window releases items in time order after the wait and never holds more than its cap", () => {
   const out: number[] = [];
-  const w = new SortWindow(100, 5, (i) => out.push(i.timeUs));
-  for (const t of [30, 10, 20]) w.push(t, Buffer.alloc(0), 0);
+  const w = new SortWindow(100, 5, (t) => out.push(t));
+  const empty = Buffer.alloc(0);
+  for (const t of [30, 10, 20]) w.push("a", t, empty, 0);
   w.drain(50);
   expect(out).toEqual([]);
-  w.push(5, Buffer.alloc(0), 60);
+  w.push("b", 5, empty, 60);
   w.drain(100);
   // The latest arrival (5) sorts first and is still waiting, so nothing may leave yet.
   expect(out).toEqual([]);
   w.drain(160);
   expect(out).toEqual([5, 10, 20, 30]);
-  for (let t = 100; t < 110; t++) w.push(t, Buffer.alloc(0), 200);
+  for (let t = 100; t < 110; t++) w.push("a", t, empty, 200);
   expect(out).toEqual([5, 10, 20, 30, 100, 101, 102, 103, 104]);
   expect(w.size).toBe(5);
 
+  // Several sources, each mostly in order with stragglers, arriving in bursts: one time order out.
   const many: number[] = [];
-  const big = new SortWindow(1000, 1_000_000, (i) => many.push(i.timeUs));
+  const big = new SortWindow(1000, 1_000_000, (t) => many.push(t));
   let x = 12345;
   for (let i = 0; i < 20_000; i++) {
     x = (x * 1103515245 + 12345) % 2147483648;
-    big.push(x % 100_000, Buffer.alloc(0), 0);
+    const straggler = x % 10 === 0;
+    big.push(`node-${i % 7}`, straggler ? x % 100_000 : i * 5, empty, Math.floor(i / 300));
   }
+  expect(big.size).toBe(20_000);
   big.drain(0, true);
   expect(many).toHaveLength(20_000);
   expect(many.every((t, i) => i === 0 || t >= many[i - 1])).toBe(true);
+
+  // Flows from one source keep their arrival order when their times are equal.
+  const tied: Buffer[] = [];
+  const t = new SortWindow(0, 100, (_t, f) => tied.push(f));
+  const frames = [Buffer.from("a"), Buffer.from("b"), Buffer.from("c")];
+  t.push("x", 7, frames[0], 1);
+  t.push("y", 7, frames[1], 2);
+  t.push("x", 7, frames[2], 3);
+  t.drain(3);
+  expect(tied.map(String)).toEqual(["a", "b", "c"]);
 });
 
 test("recent uuids: a stream starting from an earlier time drops what was delivered from then on, newer flows pass", () => {
