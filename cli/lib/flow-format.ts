@@ -30,6 +30,11 @@ function endpointName(ep: Endpoint | undefined, ip: string | undefined, port: nu
   return port ? `${who}:${port}` : who;
 }
 
+/** The source as it left the node after egress NAT, when the agent saw the translation. */
+function withXlated(source: string, xlated: string | undefined): string {
+  return xlated ? `${source} -> ${xlated}` : source;
+}
+
 function protocolName(flow: Flow): string {
   const l4 = flow.l4;
   if (!l4) return "-";
@@ -89,7 +94,7 @@ function flowRow(flow: Flow, nodeName: string | undefined): Row {
   return {
     time: shortTime(flow.time),
     node: flow.node_name || nodeName || "-",
-    source: endpointName(flow.source, flow.IP?.source, p.src),
+    source: withXlated(endpointName(flow.source, flow.IP?.source, p.src), flow.IP?.source_xlated),
     destination: endpointName(flow.destination, flow.IP?.destination, p.dst),
     direction: (flow.traffic_direction ?? "TRAFFIC_DIRECTION_UNKNOWN").replace("TRAFFIC_DIRECTION_UNKNOWN", "-").toLowerCase(),
     protocol: protocolName(flow),

@@ -95,3 +95,23 @@ test("compact and table output carry byte and RTT columns; json carries RFC 3339
   new FlowPrinter("json", (l) => lines.push(l)).print(res);
   expect(JSON.parse(lines[3]).flow.time).toBe("2026-05-01T12:00:00.005000000Z");
 });
+
+test("compact and table output show the source after egress NAT when the flow carries it", () => {
+  const lines: string[] = [];
+  const res = {
+    flow: {
+      time: { seconds: NOW / 1000, nanos: 0 },
+      verdict: "FORWARDED" as const,
+      IP: { source: "198.18.3.11", destination: "198.18.3.200", source_xlated: "198.18.3.1" },
+      l4: { TCP: { source_port: 40000, destination_port: 443, flags: { SYN: true } } },
+      source: { namespace: "shop", pod_name: "web-1" },
+      traffic_direction: "EGRESS" as const,
+      node_name: "node-a",
+      flowlens: { bytes: 60, source_xlated: "198.18.3.1" },
+    },
+  };
+  new FlowPrinter("compact", (l) => lines.push(l)).print(res);
+  expect(lines[0]).toBe("May  1 12:00:00.000 [node-a] shop/web-1:40000 -> 198.18.3.1 -> 198.18.3.200:443 egress TCP SYN FORWARDED bytes=60B rtt=-");
+  new FlowPrinter("table", (l) => lines.push(l)).print(res);
+  expect(lines[2]).toMatch(/ shop\/web-1:40000 -> 198\.18\.3\.1 {2,}198\.18\.3\.200:443 /);
+});
