@@ -16,10 +16,11 @@ import type { PeerTlsConfig } from "./credentials";
 import { encodeRequest, GET_FLOWS_PATH } from "./wire";
 
 const WINDOW_BYTES = 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 /** The events PeerStream uses, as grpc-js' ClientReadableStream emits them: data, error, status, end. */
 export class FlowStream extends EventEmitter {
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = EMPTY;
   private done = false;
 
   constructor(private readonly stream: http2.ClientHttp2Stream) {
@@ -51,16 +52,29 @@ export class FlowStream extends EventEmitter {
     });
   }
 
+  // Only a message cut by a read boundary is copied (its bytes gathered in
+  // `pending`); every other message is a view of the chunk it arrived in.
   private split(chunk: Buffer): void {
-    let buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     let pos = 0;
-    while (buf.length - pos >= 5) {
-      const len = buf.readUInt32BE(pos + 1);
-      if (buf.length - pos - 5 < len) break;
-      this.emit("data", buf.subarray(pos, pos + 5 + len));
-      pos += 5 + len;
+    while (this.pending.length && pos < chunk.length) {
+      const have = this.pending.length;
+      const need = have < 5 ? 5 - have : 5 + this.pending.readUInt32BE(1) - have;
+      const take = Math.min(need, chunk.length - pos);
+      this.pending = Buffer.concat([this.pending, chunk.subarray(pos, pos + take)]);
+      pos += take;
+      if (this.pending.length >= 5 && this.pending.length === 5 + this.pending.readUInt32BE(1)) {
+        const framed = this.pending;
+        this.pending = EMPTY;
+        this.emit("data", framed);
+      }
     }
-    this.pending = pos === buf.length ? Buffer.alloc(0) : buf.subarray(pos);
+    while (chunk.length - pos >= 5) {
+      const end = pos + 5 + chunk.readUInt32BE(pos + 1);
+      if (end > chunk.length) break;
+      this.emit("data", chunk.subarray(pos, end));
+      pos = end;
+    }
+    if (pos < chunk.length) this.pending = chunk.subarray(pos);
   }
 
   private fail(code: number, details: string): void {
