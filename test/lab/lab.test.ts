@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import type { Flow } from "../../proto/types";
 
 const run = promisify(execFile);
 const REPO = path.resolve(__dirname, "../..");
@@ -127,6 +128,8 @@ describe("the lab with the observability stack", () => {
     wanted.push(`${pod("loadgenerator").name}->198.19.251.10`, `${pod("loadgenerator").name}->198.19.250.10`);
     let pairs = new Set<string>();
     let nodes = new Set<string>();
+    let toExternal: Flow[] = [];
+    const masqueraded = (f: Flow) => f.IP?.destination === "198.19.251.10" && Boolean(f.IP?.source_xlated);
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       const { stdout } = await run(FLOWLENS, ["observe", "--server", lab.relay, "--tls-ca", `${tls}/ca.crt`, "--tls-cert", `${tls}/tls.crt`,
@@ -134,11 +137,20 @@ describe("the lab with the observability stack", () => {
       const flows = stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l).flow).filter(Boolean);
       pairs = new Set(flows.map((f) => `${f.source?.pod_name}->${f.destination?.pod_name ?? f.IP?.destination}`));
       nodes = new Set(flows.map((f) => f.node_name));
-      if (wanted.every((w) => pairs.has(w)) && nodes.size >= 2) break;
+      toExternal = flows.filter((f: Flow) => f.source?.pod_name === pod("loadgenerator").name && f.IP?.source === pod("loadgenerator").ips[0]);
+      if (wanted.every((w) => pairs.has(w)) && nodes.size >= 2 && toExternal.some(masqueraded)) break;
       await new Promise((r) => setTimeout(r, 3000));
     }
     expect(wanted.filter((w) => !pairs.has(w))).toEqual([]);
     expect([...nodes].sort()).toEqual(["lab-node-1", "lab-node-2"]);
+    // Egress NAT: the masqueraded destination shows the node address as translated source, the listed one none.
+    const nodeAddress = `198.19.0.${Number(pod("loadgenerator").node.replace("lab-node-", ""))}`;
+    const xlated = toExternal.filter(masqueraded);
+    expect(xlated.length).toBeGreaterThan(0);
+    for (const f of xlated) expect([f.IP?.source_xlated, f.flowlens?.source_xlated]).toEqual([nodeAddress, nodeAddress]);
+    const listed = toExternal.filter((f) => f.IP?.destination === "198.19.250.10");
+    expect(listed.length).toBeGreaterThan(0);
+    expect(listed.filter((f) => f.IP?.source_xlated || f.flowlens?.source_xlated)).toEqual([]);
   }, 90_000);
 
   test("the agents attach their eBPF programs to the lab's node cgroups", async () => {
