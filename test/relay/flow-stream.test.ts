@@ -20,8 +20,8 @@ const MESSAGES = 2000;
 
 beforeAll(async () => {
   const all = Buffer.concat(Array.from({ length: MESSAGES }, (_, i) => framed(i)));
-  server = http2.createServer((_req, res) => {
-    const stream = res.stream;
+  server = http2.createServer();
+  server.on("stream", (stream) => {
     stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
     stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
     let pos = 0;
