@@ -6,8 +6,18 @@
 const EMPTY = -1;
 const TWO_32 = 4294967296;
 
-function mix(x: number): number {
-  return Math.imul((x >>> 0) ^ Math.imul((x / TWO_32) | 0, 0x85ebca6b), 0x9e3779b1);
+/** Both 32-bit halves of an integer below 2^53, folded into one. */
+function fold(x: number): number {
+  return (x >>> 0) ^ Math.imul((x / TWO_32) | 0, 0x9e3779b1);
+}
+
+/** MurmurHash3's finalizer: every input bit reaches the low bits the table indexes by. */
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
 
 /** Numbers for addresses: IPv4 is its 32-bit value; other addresses get ids above 2^32, never reused. */
@@ -85,7 +95,7 @@ export class FlowKeyTable {
   }
 
   private home(a: number, b: number, c: number): number {
-    return (mix(a) ^ Math.imul(mix(b), 0x27d4eb2f) ^ c) & this.mask;
+    return fmix(fold(a) ^ Math.imul(fmix(fold(b)), 0x27d4eb2f) ^ c) & this.mask;
   }
 
   /** The key's slot, or -1. `c` is a small non-negative integer (protocol, direction). */
