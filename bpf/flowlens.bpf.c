@@ -679,7 +679,8 @@ static __always_inline void report_nat(struct nf_conn *ct)
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(fl_nat_xmit, struct sk_buff *skb)
 {
-	unsigned long nfct = BPF_CORE_READ(skb, _nfct);
+	/* A direct load (BTF-typed context), no helper call: this runs for every packet queued. */
+	unsigned long nfct = skb->_nfct;
 
 	/* A connection's packets in the original direction are NEW only until the first reply. */
 	if ((nfct & FL_NFCT_INFO_MASK) != IP_CT_NEW)

@@ -33,6 +33,8 @@ export interface KernelCaptureOptions {
   readonly objectPath?: string;
   /** Capacity of each flow table (LRU). @default 65536 */
   readonly flowTableEntries?: number;
+  /** Report source-translated connections (nat records) from the net_dev_queue tracepoint. @default true */
+  readonly egressNat?: boolean;
 }
 
 export interface LossStats {
@@ -57,7 +59,8 @@ const STAT_RINGBUF_LOST = 0;
 const STAT_FLOW_TABLE_FULL = 1;
 const STAT_EVENTS = 2;
 
-const TRACING_PROGRAMS = ["fl_sock_state", "fl_tcp_retransmit", "fl_kfree_skb", "fl_nat_xmit"];
+const TRACING_PROGRAMS = ["fl_sock_state", "fl_tcp_retransmit", "fl_kfree_skb"];
+const NAT_PROGRAM = "fl_nat_xmit";
 const FLOW_MAPS: Array<{ map: string; hook: Hook }> = [
   { map: "fl_flows", hook: "cgroup_skb" },
   { map: "fl_tc_flows", hook: "tc" },
@@ -89,6 +92,7 @@ function validate(opts: KernelCaptureOptions): Required<Omit<KernelCaptureOption
     flushIntervalMs,
     flowTableEntries,
     tcInterfaces: opts.tcInterfaces ?? [],
+    egressNat: opts.egressNat ?? true,
     objectPath: opts.objectPath ?? DEFAULT_OBJECT_PATH,
   };
 }
@@ -117,7 +121,7 @@ export class KernelCapture {
       maxEntries: { fl_events: o.ringBufferBytes, fl_flows: o.flowTableEntries, fl_tc_flows: o.flowTableEntries },
     });
     try {
-      return new KernelCapture(obj, root, o.flushIntervalMs, tcIfindexes);
+      return new KernelCapture(obj, root, o.flushIntervalMs, tcIfindexes, o.egressNat);
     } catch (err) {
       obj.close();
       throw err;
@@ -129,6 +133,7 @@ export class KernelCapture {
     readonly root: CgroupRoot,
     readonly flushIntervalMs: number,
     tcIfindexes: Array<{ name: string; ifindex: number }>,
+    egressNat: boolean,
   ) {
     const config = Buffer.alloc(16);
     config.writeBigUInt64LE(root.id, 0);
@@ -138,6 +143,7 @@ export class KernelCapture {
 
     obj.startRingBuffer("fl_events", FL_RECORD_SIZE, (buf) => this.emit(decodeRecords(buf)));
     for (const prog of TRACING_PROGRAMS) obj.attachTracing(prog);
+    if (egressNat) obj.attachTracing(NAT_PROGRAM);
     obj.attachCgroup("fl_cgroup_ingress", root.dir);
     obj.attachCgroup("fl_cgroup_egress", root.dir);
     for (const { name, ifindex } of tcIfindexes) {
