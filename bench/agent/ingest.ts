@@ -30,8 +30,9 @@ const BUNDLE = path.join(REPO, "dist/flowlens.js");
 /** Bytes one record takes in the kernel ring buffer (152-byte record + 8-byte header). */
 const RINGBUF_RECORD_BYTES = 160;
 
+/** Senders run at the lowest priority: the agent is measured with the core it is entitled to, not starved by them. */
 function inPod(pod: Pod, cmd: string[]): string[] {
-  return ["sh", "-c", `echo $$ > ${pod.cgroupDir}/cgroup.procs && exec ip netns exec ${pod.netns} "$@"`, "sh", ...cmd];
+  return ["sh", "-c", `echo $$ > ${pod.cgroupDir}/cgroup.procs && exec nice -n 19 ip netns exec ${pod.netns} "$@"`, "sh", ...cmd];
 }
 
 interface Memory {
