@@ -13,6 +13,8 @@ import type { Flow } from "../../proto/types";
 import { buildWebBundle } from "../../ui/build";
 import { launchChromium } from "../../test/ui/browser";
 import { makeFlow } from "../../test/ui/flow-factory";
+import { timestampFromMillis } from "../../proto/types";
+import { encodeFrame, flowTemplate, type FlowTemplate } from "./flow-frames";
 import { startObserverServer } from "../../test/ui/observer-server";
 import { startFlowlens, stopFlowlens } from "../../test/ui/_processes";
 
@@ -21,6 +23,8 @@ const WORKLOADS = 500;
 const EDGES = 5000;
 const FLOWS_PER_SECOND = 10_000;
 const TICK_MS = 100;
+/** Distinct flows (bytes, RTT, verdict) encoded per edge for the stream. */
+const VARIANTS_PER_EDGE = 4;
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -116,6 +120,19 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/** The page's functions by self time over a CPU profile, for --profile. */
+function topSelfTimes(profile: { nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>; samples?: number[]; timeDeltas?: number[] }): string {
+  const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  profile.samples?.forEach((id, i) => {
+    const f = byNode.get(id)!.callFrame;
+    const key = `${f.functionName || "(anonymous)"} ${path.basename(f.url)}:${f.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas?.[i] ?? 0) / 1000);
+  });
+  const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 25);
+  return `page CPU profile while streaming (self time):\n${top.map(([k, ms]) => `  ${ms.toFixed(0).padStart(7)} ms  ${k}`).join("\n")}\n`;
+}
+
 function cpuSeconds(pid: number): number {
   const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100;
@@ -158,15 +175,29 @@ async function main(): Promise<void> {
     }
 
     // Stream 10,000 flows/s over the same edges and record every frame.
+    const templates: FlowTemplate[] = [];
+    for (let v = 0; v < VARIANTS_PER_EDGE; v++) for (const e of edges) templates.push(flowTemplate(flowFor(workloads, e, rand)));
     const perTick = (FLOWS_PER_SECOND * TICK_MS) / 1000;
     let sent = 0;
+    const streamStarted = Date.now();
     streamTimer = setInterval(() => {
-      const batch: Flow[] = [];
-      for (let i = 0; i < perTick; i++) batch.push(flowFor(workloads, edges[Math.floor(rand() * edges.length)], rand));
-      observer.push(batch);
+      // Catch up after a late tick, so the offered rate stays 10,000 flows/s.
+      const due = Math.floor(((Date.now() - streamStarted) / 1000) * FLOWS_PER_SECOND) - sent;
+      const now = Date.now();
+      const batch: Array<{ flow: Flow; frame: Buffer }> = [];
+      for (let i = 0; i < Math.min(due, perTick * 5); i++) {
+        const t = templates[Math.floor(rand() * templates.length)];
+        batch.push({ flow: { ...t.flow, time: timestampFromMillis(now) }, frame: encodeFrame(t, now) });
+      }
+      observer.pushEncoded(batch);
       sent += batch.length;
     }, TICK_MS);
     await new Promise((r) => setTimeout(r, 2000));
+    const profiler = process.argv.includes("--profile") ? await browser.context.newCDPSession(page) : undefined;
+    if (profiler) {
+      await profiler.send("Profiler.enable");
+      await profiler.send("Profiler.start");
+    }
     const uiCpuStart = cpuSeconds(ui.child.pid!);
     const sentStart = sent;
     const started = Date.now();
@@ -177,6 +208,7 @@ async function main(): Promise<void> {
       const intervals = await (${FRAME_SAMPLER})(${streamSeconds * 1000});
       return { intervals, batches: d.batches - batchesBefore, mapUpdates: d.mapUpdates - updatesBefore, rows: d.table.shown.length };
     })()`);
+    if (profiler) process.stdout.write(topSelfTimes((await profiler.send("Profiler.stop")).profile));
     // Control, in the same run: frame intervals of an empty page, which show
     // how much of a frame the shared machine itself takes.
     const control = await browser.context.newPage();

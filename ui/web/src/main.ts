@@ -182,14 +182,17 @@ byId("export").addEventListener("click", () => {
 });
 
 async function start(): Promise<void> {
+  // The stream opens at once; the allow-list only adds the namespace choices.
+  apply();
   const res = await fetch("/api/config");
   if (res.ok) {
     const cfg = (await res.json()) as { namespaces?: string[] };
     if (cfg.namespaces) {
       restrictedNamespaces = true;
+      // Replace choices the first map may have added: the allow-list is the full set.
+      for (const o of Array.from(namespaceSelect.options).slice(1)) o.remove();
       for (const ns of cfg.namespaces) namespaceSelect.add(new Option(ns, ns));
     }
   }
-  apply();
 }
 void start();

@@ -13,6 +13,7 @@ import ELK from "elkjs/lib/elk-api.js";
 import type { ElkExtendedEdge, ElkNode } from "elkjs/lib/elk-api";
 import type { MapEdge, MapNode, ServiceMap } from "../../shared/wire";
 import { EXTERNAL_NAMESPACE, HIDDEN_NAMESPACE } from "../../shared/flow-view";
+import { EdgeLayer, type LayerBox } from "./edge-layer";
 import * as fmt from "./format";
 
 const NODE_HEIGHT = 30;
@@ -25,7 +26,10 @@ const LAYERED_MAX_WORKLOADS = 150;
 const LAYERED_MAX_EDGES = 400;
 /** Up to this many edges every edge is labelled; above, labels show on hover and for the selected workload. */
 const LABELS_ALWAYS_MAX_EDGES = 300;
-/** Above this many edges, edges are drawn as plain straight lines (much cheaper to paint). */
+/**
+ * Above this many edges, edges and namespace boxes are painted by EdgeLayer
+ * as plain lines; cytoscape draws only the selected workload's edges.
+ */
 const BULK_EDGES = 1500;
 
 export interface MapSelection {
@@ -43,15 +47,19 @@ interface Placement {
 
 export class ServiceMapView {
   readonly cy: Core;
-  private readonly elk = new ELK({ workerUrl: "/assets/elk-worker.js" });
+  /** Started on the first layered layout: large maps never load ELK's 1.6 MB runtime. */
+  private elk?: InstanceType<typeof ELK>;
   /** The latest map from the server; cytoscape holds only what is placed. */
   private current: ServiceMap = { nodes: [], edges: [], windowSeconds: 0 };
   private readonly edgeStats = new Map<string, MapEdge>();
   private readonly nodeDrops = new Map<string, number>();
   /** Placed elements by id: cy.getElementById builds a collection per call, too slow for thousands a second. */
   private readonly placed = new Map<string, cytoscape.SingularElementReturnValue>();
+  private readonly edgeLayer: EdgeLayer;
   private labelsAlways = true;
   private bulk = false;
+  /** The selected workload of a bulk map, whose edges cytoscape draws with their figures. */
+  private focused?: string;
   private layoutRunning = false;
   private layoutWanted = false;
   private lastLayoutAt = 0;
@@ -71,8 +79,7 @@ export class ServiceMapView {
       hideEdgesOnViewport: false,
       boxSelectionEnabled: false,
     });
-    // Start the worker and ELK's runtime now, while the first map is on its way.
-    void this.elk.layout({ id: "warm-up", children: [{ id: "n", width: 1, height: 1 }] });
+    this.edgeLayer = new EdgeLayer(container, this.cy);
     const cy = this.cy;
     cy.on("tap", "node.workload", (e) => onSelect({ kind: "node", data: { ...e.target.data(), drops: this.nodeDrops.get(e.target.id()) ?? 0 } }));
     cy.on("tap", "edge", (e) => onSelect({ kind: "edge", data: { ...this.edgeStats.get(e.target.id()) } }));
@@ -81,12 +88,19 @@ export class ServiceMapView {
     });
     cy.on("mouseover", "edge", (e) => this.showLabel(e.target, true));
     cy.on("mouseout", "edge", (e) => this.showLabel(e.target, false));
-    cy.on("select", "node.workload", (e) => e.target.connectedEdges().forEach((edge: cytoscape.EdgeSingular) => this.showLabel(edge, true)));
-    cy.on("unselect", "node.workload", (e) => e.target.connectedEdges().forEach((edge: cytoscape.EdgeSingular) => this.showLabel(edge, false)));
+    cy.on("select", "node.workload", (e) => {
+      if (this.bulk) this.focus(e.target.id());
+      else e.target.connectedEdges().forEach((edge: cytoscape.EdgeSingular) => this.showLabel(edge, true));
+    });
+    cy.on("unselect", "node.workload", (e) => {
+      if (this.bulk) this.focus(undefined);
+      else e.target.connectedEdges().forEach((edge: cytoscape.EdgeSingular) => this.showLabel(edge, false));
+    });
   }
 
   get counts(): { nodes: number; edges: number; namespaces: number } {
-    return { nodes: this.cy.nodes(".workload").length, edges: this.cy.edges().length, namespaces: this.cy.nodes(".namespace").length };
+    const edges = this.bulk ? this.edgeLayer.edgeCount : this.cy.edges().length;
+    return { nodes: this.cy.nodes(".workload").length, edges, namespaces: this.cy.nodes(".namespace").length };
   }
 
   /** Fits the map to the pane, without blowing a small map up past readable size. */
@@ -103,7 +117,9 @@ export class ServiceMapView {
     this.edgeStats.clear();
     this.nodeDrops.clear();
     this.placed.clear();
+    this.focused = undefined;
     this.cy.elements().remove();
+    this.edgeLayer.clear();
   }
 
   update(map: ServiceMap): void {
@@ -152,7 +168,7 @@ export class ServiceMapView {
             group: "nodes",
             data: { id: nsId, label: n.namespace, w: box.w, h: box.h },
             position: { x: box.x, y: box.y },
-            classes: special ? "namespace special" : "namespace",
+            classes: ["namespace", special ? "special" : "", bulk ? "painted" : ""].join(" "),
           });
         }
         const classes = ["workload", n.kind === "External" ? "external" : "", n.drops > 0 ? "dropping" : ""].join(" ");
@@ -175,8 +191,10 @@ export class ServiceMapView {
 
       this.edgeStats.clear();
       const newEdges: ElementDefinition[] = [];
+      const inCytoscape = (e: MapEdge) => !bulk || e.source === this.focused || e.target === this.focused;
       for (const e of map.edges) {
         this.edgeStats.set(e.id, e);
+        if (!inCytoscape(e)) continue;
         const width = widthLevel(e.flowsPerSec);
         const existing = this.placed.get(e.id);
         if (existing) {
@@ -188,20 +206,52 @@ export class ServiceMapView {
             if (existing.data("label") !== label) existing.data("label", label);
           }
         } else if (this.placed.has(e.source) && this.placed.has(e.target)) {
-          const classes = [e.drops > 0 ? "dropping" : "", bulk ? "bulk" : ""].join(" ");
-          newEdges.push({ group: "edges", data: { id: e.id, source: e.source, target: e.target, width, label: this.labelsAlways ? edgeLabel(e) : "" }, classes });
+          const label = this.labelsAlways || bulk ? edgeLabel(e) : "";
+          newEdges.push({ group: "edges", data: { id: e.id, source: e.source, target: e.target, width, label }, classes: e.drops > 0 ? "dropping" : "" });
         }
       }
       if (newEdges.length) cy.add(newEdges).forEach((ele) => void this.placed.set(ele.id(), ele));
       for (const [id, ele] of this.placed) {
-        if (ele.isEdge() && !this.edgeStats.has(id)) {
+        const stats = this.edgeStats.get(id);
+        if (ele.isEdge() && (!stats || !inCytoscape(stats))) {
           ele.remove();
           this.placed.delete(id);
         }
       }
-      if (bulk !== this.bulk) cy.edges().toggleClass("bulk", bulk);
+      if (bulk !== this.bulk) cy.nodes(".namespace").toggleClass("painted", bulk);
       this.bulk = bulk;
     });
+    this.paintLayer();
+  }
+
+  /** Hands a bulk map's namespace boxes and edges, at the placed positions, to the edge layer. */
+  private paintLayer(): void {
+    if (!this.bulk) {
+      if (this.edgeLayer.edgeCount) this.edgeLayer.clear();
+      return;
+    }
+    const boxes: LayerBox[] = [];
+    for (const [id, ele] of this.placed) {
+      if (!id.startsWith("ns:")) continue;
+      const p = ele.position();
+      boxes.push({ x: p.x, y: p.y, w: ele.data("w"), h: ele.data("h"), fill: ele.hasClass("special") ? "#fafafa" : "#f1f5f9" });
+    }
+    const lines: number[] = [];
+    const drops: number[] = [];
+    for (const e of this.current.edges) {
+      const s = this.placed.get(e.source);
+      const t = this.placed.get(e.target);
+      if (!s || !t) continue;
+      const a = s.position();
+      const b = t.position();
+      (e.drops > 0 ? drops : lines).push(a.x, a.y, b.x, b.y);
+    }
+    this.edgeLayer.set(boxes, Float64Array.from(lines), Float64Array.from(drops));
+  }
+
+  private focus(id: string | undefined): void {
+    this.focused = id;
+    this.sync();
   }
 
   private showLabel(edge: cytoscape.EdgeSingular, show: boolean): void {
@@ -230,7 +280,7 @@ export class ServiceMapView {
     const started = performance.now();
     try {
       const plan = this.layoutPlan();
-      const placement = "packed" in plan ? plan.packed : placementOf(await this.elk.layout(plan.elk));
+      const placement = "packed" in plan ? plan.packed : placementOf(await (this.elk ??= new ELK({ workerUrl: "/assets/elk-worker.js" })).layout(plan.elk));
       this.sync(placement);
       this.cy.batch(() => {
         for (const [id, ele] of this.placed) {
@@ -245,6 +295,7 @@ export class ServiceMapView {
           if (p) ele.position(p);
         }
       });
+      this.paintLayer();
       this.fit();
       this.lastLayoutMs = performance.now() - started;
       if (this.firstDrawnAt === undefined && this.cy.nodes().length > 0) {
@@ -443,6 +494,8 @@ const STYLE: cytoscape.StylesheetJson = [
     },
   },
   { selector: "node.namespace.special", style: { "background-color": "#fafafa", "border-style": "dashed" } },
+  // The edge layer paints the box beneath the edges; cytoscape keeps border and label.
+  { selector: "node.namespace.painted", style: { "background-opacity": 0 } },
   {
     selector: "node.workload",
     style: {
@@ -488,10 +541,5 @@ const STYLE: cytoscape.StylesheetJson = [
     selector: "edge.dropping",
     style: { "line-color": "#dc2626", "target-arrow-color": "#dc2626", "line-style": "dashed", "line-opacity": 1, color: "#991b1b" },
   },
-  {
-    selector: "edge.bulk",
-    style: { "curve-style": "haystack", "haystack-radius": 0, "line-opacity": 0.35, width: 1, "target-arrow-shape": "none" },
-  },
-  { selector: "edge.bulk.dropping", style: { "line-opacity": 0.9, width: 1.5 } },
   { selector: "edge:selected", style: { "line-color": "#2563eb", "target-arrow-color": "#2563eb", "z-index": 20 } },
 ];
