@@ -284,7 +284,7 @@ function followPeers(
       writer.event(encodeResponse(statusEvent(peer, "NODE_GONE", "the peer left discovery")));
     };
     // While the client is behind, flows stay in the (bounded) window rather than piling up in write buffers.
-    const timer = setInterval(() => writer.needsDrain || window.drain(Date.now()), Math.max(5, Math.floor(ctx.sortWindowMs / 4)));
+    const timer = setInterval(() => writer.needsDrain || window.drain(Date.now()), Math.max(5, Math.floor(ctx.sortWindowMs / 10)));
     ctx.peers.on("added", onAdded);
     ctx.peers.on("removed", onRemoved);
     cleanups.push(() => {

@@ -96,11 +96,11 @@ interface Measured {
 
 /**
  * Follows the relay over plain HTTP/2 and counts gRPC messages by their
- * prefixes; every 16th flow is scanned for its time (latency) and uuid
+ * prefixes; every 16th flow (by default) is scanned for its time (latency) and uuid
  * (duplicates among the sampled flows), so the follower stays cheap next to
  * the relay. Exhaustive no-duplicate checks are in test/relay.
  */
-async function rawFollower(port: number, seconds: number, onStart: () => void): Promise<Measured> {
+async function rawFollower(port: number, seconds: number, onStart: () => void, sampleMask = 15): Promise<Measured> {
   const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 4 * 1024 * 1024 } });
   session.on("error", () => undefined);
   session.on("connect", () => session.setLocalWindowSize(32 * 1024 * 1024));
@@ -121,7 +121,7 @@ async function rawFollower(port: number, seconds: number, onStart: () => void): 
       if (buf.length - pos - 5 < len) break;
       if (counting && buf[pos + 5] === 0x0a) {
         count++;
-        if ((count & 15) === 0) {
+        if ((count & sampleMask) === 0) {
           const message = buf.subarray(pos + 5, pos + 5 + len);
           const s = scanResponse(message, false);
           const uuid = scannedUuid(message, s);
@@ -208,13 +208,20 @@ async function realAgentPhase(): Promise<void> {
     agent = spawnTsx([FLOWLENS, "agent", "--node-name", `bench-${node.suffix}`, "--cgroup-root", node.cgroupDir, "--listen-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0"], () => undefined);
     const m = await waitLine(agent, /gRPC on port (\d+)/, "agent");
     relay = await startRelayProcess([m[1]]);
+    // Side by side: the agent followed directly, the relay followed by a raw client, and the relay followed by the CLI.
+    const direct = rawFollower(Number(m[1]), SECONDS, () => undefined, 0);
+    const relayed = rawFollower(relay.port, SECONDS, () => undefined, 0);
     const measuring = cliFollower(relay.port, SECONDS, ["--to-port", "8080"]);
     await new Promise((r) => setTimeout(r, 2500));
     // Steady TCP traffic for the measured window: one connection every 10 ms.
     await node.run(client, ["node", "--import", "tsx", traffic, "tcp-clients", "198.18.4.12", "8080", String(SECONDS * 90), "10"]);
     const r = await measuring;
+    const [d, v] = [await direct, await relayed];
     console.log(
       `${"4. real agent, real TCP in netns, CLI follower".padEnd(58)} ${r.flowsPerSecond.toFixed(0).padStart(9)} flows/s   packet-to-CLI p50 ${r.p50Ms.toFixed(0)} ms  p99 ${r.p99Ms.toFixed(0)} ms  (${r.samples} flows)`,
+    );
+    console.log(
+      `${"   same run, all flows, packet to: the agent's API".padEnd(58)} p50 ${d.p50Ms.toFixed(0)} ms  p99 ${d.p99Ms.toFixed(0)} ms;  the relay's API  p50 ${v.p50Ms.toFixed(0)} ms  p99 ${v.p99Ms.toFixed(0)} ms`,
     );
   } finally {
     await stopChild(relay?.child);

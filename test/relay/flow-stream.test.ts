@@ -26,8 +26,11 @@ beforeAll(async () => {
     stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
     let pos = 0;
     let cut = 1;
-    const next = () => {
-      if (pos >= all.length) return stream.end();
+    const next = (): void => {
+      if (pos >= all.length) {
+        stream.end();
+        return;
+      }
       cut = (cut * 7 + 3) % 997; // 1-byte cuts up to about a kilobyte
       stream.write(all.subarray(pos, pos + 1 + cut), () => setImmediate(next));
       pos += 1 + cut;
