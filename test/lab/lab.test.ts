@@ -36,6 +36,12 @@ async function inNetns(netns: string, script: string): Promise<string> {
   return stdout.trim();
 }
 
+/** A script in a pod's namespace and cgroup, so the pod's agent observes its connections. */
+async function inPod(p: { name: string; cgroupPath: string }, netns: string, script: string): Promise<string> {
+  const { stdout } = await run("sh", ["-c", `echo $$ > ${p.cgroupPath}/cgroup.procs && exec ip netns exec ${netns} "$@"`, "sh", process.execPath, "-e", script], { timeout: 20_000 });
+  return stdout.trim();
+}
+
 /** An HTTP GET from inside a namespace; prints "<status> <body bytes>". */
 function httpGet(url: string): string {
   return `require("http").get(${JSON.stringify(url)}, r => { let n = ""; r.on("data", c => n += c); r.on("end", () => console.log(r.statusCode, n.trim())); }).on("error", e => { console.log("error", e.message); });`;
@@ -132,19 +138,24 @@ describe("the lab with the observability stack", () => {
     const masqueraded = (f: Flow) => f.IP?.destination === "198.19.251.10" && Boolean(f.IP?.source_xlated);
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
+      // New connections from the frontend pod, made while the agents run (the load generator's probes reuse
+      // connections opened before the agents started, whose NAT binding no agent saw).
+      await inPod(pod("frontend"), `${lab.name}-frontend`, httpGet("http://198.19.251.10:8080/"));
+      await inPod(pod("frontend"), `${lab.name}-frontend`, httpGet("http://198.19.250.10:8080/"));
       const { stdout } = await run(FLOWLENS, ["observe", "--server", lab.relay, "--tls-ca", `${tls}/ca.crt`, "--tls-cert", `${tls}/tls.crt`,
         "--tls-key", `${tls}/tls.key`, "--last", "3000", "-o", "json"], { timeout: 30_000, maxBuffer: 64 << 20 });
       const flows = stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l).flow).filter(Boolean);
       pairs = new Set(flows.map((f) => `${f.source?.pod_name}->${f.destination?.pod_name ?? f.IP?.destination}`));
       nodes = new Set(flows.map((f) => f.node_name));
-      toExternal = flows.filter((f: Flow) => f.source?.pod_name === pod("loadgenerator").name && f.IP?.source === pod("loadgenerator").ips[0]);
-      if (wanted.every((w) => pairs.has(w)) && nodes.size >= 2 && toExternal.some(masqueraded)) break;
+      toExternal = flows.filter((f: Flow) => f.source?.pod_name === pod("frontend").name && f.IP?.source === pod("frontend").ips[0]);
+      if (wanted.every((w) => pairs.has(w)) && nodes.size >= 2 && toExternal.some(masqueraded) &&
+        toExternal.some((f) => f.IP?.destination === "198.19.250.10")) break;
       await new Promise((r) => setTimeout(r, 3000));
     }
     expect(wanted.filter((w) => !pairs.has(w))).toEqual([]);
     expect([...nodes].sort()).toEqual(["lab-node-1", "lab-node-2"]);
     // Egress NAT: the masqueraded destination shows the node address as translated source, the listed one none.
-    const nodeAddress = `198.19.0.${Number(pod("loadgenerator").node.replace("lab-node-", ""))}`;
+    const nodeAddress = `198.19.0.${Number(pod("frontend").node.replace("lab-node-", ""))}`;
     const xlated = toExternal.filter(masqueraded);
     expect(xlated.length).toBeGreaterThan(0);
     for (const f of xlated) expect([f.IP?.source_xlated, f.flowlens?.source_xlated]).toEqual([nodeAddress, nodeAddress]);
