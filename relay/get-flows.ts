@@ -112,7 +112,7 @@ export async function serveGetFlows(call: Call, ctx: GetFlowsContext): Promise<v
   const active = new Set<PeerStream>();
   let cancelled = false;
   const writer = new ResponseWriter(call, req, (paused) => active.forEach((s) => (paused ? s.pause() : s.resume())));
-  // Bounded by count too: at high rates the cap, not the window, limits memory per call.
+  // The newest 262,144 delivered uuids (10 MiB at most): at high rates this count, not the resume window, bounds how far back a seam is exact.
   const dedupe = new RecentUuids(1 << 18);
   const cleanups: (() => void)[] = [];
   const stopAll = () => {
