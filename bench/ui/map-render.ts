@@ -121,7 +121,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** The page's functions by self time over a CPU profile, for --profile. */
-function topSelfTimes(profile: { nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>; samples?: number[]; timeDeltas?: number[] }): string {
+function topSelfTimes(what: string, profile: { nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>; samples?: number[]; timeDeltas?: number[] }): string {
   const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
   profile.samples?.forEach((id, i) => {
@@ -130,7 +130,7 @@ function topSelfTimes(profile: { nodes: Array<{ id: number; callFrame: { functio
     self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas?.[i] ?? 0) / 1000);
   });
   const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 25);
-  return `page CPU profile while streaming (self time):\n${top.map(([k, ms]) => `  ${ms.toFixed(0).padStart(7)} ms  ${k}`).join("\n")}\n`;
+  return `page CPU profile, ${what} (self time):\n${top.map(([k, ms]) => `  ${ms.toFixed(0).padStart(7)} ms  ${k}`).join("\n")}\n`;
 }
 
 function cpuSeconds(pid: number): number {
@@ -162,7 +162,10 @@ async function main(): Promise<void> {
 
     const renders: Array<{ fromNavigation: number; fromData: number; layout: number; nodes: number; edges: number }> = [];
     const page = await browser.context.newPage();
+    const profiler = process.argv.includes("--profile") ? await browser.context.newCDPSession(page) : undefined;
+    await profiler?.send("Profiler.enable");
     for (let i = 0; i < runs; i++) {
+      if (profiler && i === 0) await profiler.send("Profiler.start");
       await page.goto(ui.match[1]);
       await page.waitForFunction(() => (window as any).__flowlens?.mapView.firstDrawnAt !== undefined, undefined, { timeout: 60_000 });
       renders.push(
@@ -172,6 +175,7 @@ async function main(): Promise<void> {
           return { fromNavigation: d.mapView.firstDrawnAt, fromData: d.mapView.firstDrawnAt - d.firstMapDataAt, layout: d.mapView.lastLayoutMs, nodes: c.nodes, edges: c.edges };
         }),
       );
+      if (profiler && i === 0) process.stdout.write(topSelfTimes("first render", (await profiler.send("Profiler.stop")).profile));
     }
 
     // Stream 10,000 flows/s over the same edges and record every frame.
@@ -193,11 +197,7 @@ async function main(): Promise<void> {
       sent += batch.length;
     }, TICK_MS);
     await new Promise((r) => setTimeout(r, 2000));
-    const profiler = process.argv.includes("--profile") ? await browser.context.newCDPSession(page) : undefined;
-    if (profiler) {
-      await profiler.send("Profiler.enable");
-      await profiler.send("Profiler.start");
-    }
+    await profiler?.send("Profiler.start");
     const uiCpuStart = cpuSeconds(ui.child.pid!);
     const sentStart = sent;
     const started = Date.now();
@@ -208,7 +208,7 @@ async function main(): Promise<void> {
       const intervals = await (${FRAME_SAMPLER})(${streamSeconds * 1000});
       return { intervals, batches: d.batches - batchesBefore, mapUpdates: d.mapUpdates - updatesBefore, rows: d.table.shown.length };
     })()`);
-    if (profiler) process.stdout.write(topSelfTimes((await profiler.send("Profiler.stop")).profile));
+    if (profiler) process.stdout.write(topSelfTimes("streaming", (await profiler.send("Profiler.stop")).profile));
     // Control, in the same run: frame intervals of an empty page, which show
     // how much of a frame the shared machine itself takes.
     const control = await browser.context.newPage();

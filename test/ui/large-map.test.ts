@@ -17,6 +17,7 @@ const EDGES = 2000;
 let observer: ObserverServer | undefined;
 let ui: FlowlensProcess | undefined;
 let browser: TestBrowser | undefined;
+let feeder: NodeJS.Timeout | undefined;
 
 const workload = (i: number) => ({ ns: `team-${i % 5}`, pod: `svc-${i}-0`, ip: `198.18.5.${100 + i}`, workload: `svc-${i}` });
 
@@ -28,16 +29,22 @@ beforeAll(async () => {
   const deadline = Date.now() + 15_000;
   while (!observer.requests.some((r) => r.follow) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   // Every pair (a, a + k) for k = 1..20: 2,000 distinct edges; svc-0's outgoing edges drop.
-  const flows = [];
-  for (let a = 0; a < WORKLOADS; a++) {
-    for (let k = 1; k <= EDGES / WORKLOADS; k++) {
-      flows.push(makeFlow({ src: workload(a), dst: workload((a + k) % WORKLOADS), dport: 8080, bytes: 1000, srttUs: 400, verdict: a === 0 ? "DROPPED" : "FORWARDED" }));
+  const flows = (sources: number) => {
+    const list = [];
+    for (let a = 0; a < sources; a++) {
+      for (let k = 1; k <= EDGES / WORKLOADS; k++) {
+        list.push(makeFlow({ src: workload(a), dst: workload((a + k) % WORKLOADS), dport: 8080, bytes: 1000, srttUs: 400, verdict: a === 0 ? "DROPPED" : "FORWARDED" }));
+      }
     }
-  }
-  observer.push(flows);
+    return list;
+  };
+  observer.push(flows(WORKLOADS));
+  // Edges stay on the map for minutes; drops count over the last 10 s, so svc-0's keep coming.
+  feeder = setInterval(() => observer!.push(flows(1)), 1000);
 }, 60_000);
 
 afterAll(async () => {
+  clearInterval(feeder);
   try {
     await browser?.close();
   } finally {
@@ -73,7 +80,7 @@ test("a 2,000-edge map is painted on the edge layer, drops in red, a selected wo
   const page = await browser!.context.newPage();
   try {
     await page.goto(ui!.match[1]);
-    await page.waitForFunction((n) => (window as any).__flowlens.mapView.counts.edges === n, EDGES, { timeout: 30_000 });
+    await page.waitForFunction((n) => (window as any).__flowlens.mapView.counts.edges === n, EDGES, { timeout: 90_000 });
     const c = await counts(page);
     expect(c).toMatchObject({ nodes: WORKLOADS, edges: EDGES, cyEdges: 0, namespaces: 5, painted: 5 });
     await page.waitForFunction(() => document.querySelector("canvas.edge-layer")!.getBoundingClientRect().width > 0);
@@ -96,4 +103,4 @@ test("a 2,000-edge map is painted on the edge layer, drops in red, a selected wo
   } finally {
     await page.close();
   }
-}, 90_000);
+}, 150_000);

@@ -48,9 +48,10 @@ function showMap(map: ServiceMap, caption: string): void {
   diagnostics.mapUpdates++;
   mapView.update(map);
   for (const n of map.nodes) addNamespaceOption(n.namespace);
-  const c = mapView.counts;
-  mapCaption.textContent = c.nodes
-    ? `${caption} · ${c.namespaces} namespace${c.namespaces === 1 ? "" : "s"} · ${c.nodes} workloads · ${c.edges} connections`
+  // Counted from the map, not from what is drawn: new workloads are drawn after the next layout.
+  const namespaces = new Set(map.nodes.map((n) => n.namespace)).size;
+  mapCaption.textContent = map.nodes.length
+    ? `${caption} · ${namespaces} namespace${namespaces === 1 ? "" : "s"} · ${map.nodes.length} workloads · ${map.edges.length} connections`
     : `${caption} · no flows match`;
 }
 
