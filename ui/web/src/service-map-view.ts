@@ -104,6 +104,28 @@ export class ServiceMapView {
   }
 
   /** Fits the map to the pane, without blowing a small map up past readable size. */
+  /**
+   * Fits a fresh placement without asking cytoscape for the elements'
+   * bounding box, which measures every label: the namespace boxes (and the
+   * label room above them) bound the whole map.
+   */
+  private fitTo(placement: Placement): void {
+    if (placement.namespaces.size === 0) return;
+    let x1 = Infinity;
+    let y1 = Infinity;
+    let x2 = -Infinity;
+    let y2 = -Infinity;
+    for (const b of placement.namespaces.values()) {
+      x1 = Math.min(x1, b.x - b.w / 2);
+      x2 = Math.max(x2, b.x + b.w / 2);
+      y1 = Math.min(y1, b.y - b.h / 2 - NS_LABEL_ROOM);
+      y2 = Math.max(y2, b.y + b.h / 2);
+    }
+    const padding = 40;
+    const zoom = Math.min(MAX_FIT_ZOOM, (this.cy.width() - 2 * padding) / (x2 - x1), (this.cy.height() - 2 * padding) / (y2 - y1));
+    this.cy.viewport({ zoom, pan: { x: this.cy.width() / 2 - zoom * ((x1 + x2) / 2), y: this.cy.height() / 2 - zoom * ((y1 + y2) / 2) } });
+  }
+
   fit(): void {
     this.cy.fit(undefined, 40);
     if (this.cy.zoom() > MAX_FIT_ZOOM) {
@@ -138,7 +160,8 @@ export class ServiceMapView {
    * state, label), so a steady stream costs little; new workloads wait for
    * `positions` from a layout so nothing is drawn in a heap first.
    */
-  private sync(placement?: Placement): void {
+  private sync(placement?: Placement): Set<string> {
+    const added = new Set<string>();
     const cy = this.cy;
     const map = this.current;
     this.labelsAlways = map.edges.length <= LABELS_ALWAYS_MAX_EDGES;
@@ -179,7 +202,12 @@ export class ServiceMapView {
           classes,
         });
       }
-      if (newNodes.length) cy.add(newNodes).forEach((ele) => void this.placed.set(ele.id(), ele));
+      if (newNodes.length) {
+        cy.add(newNodes).forEach((ele) => {
+          this.placed.set(ele.id(), ele);
+          added.add(ele.id());
+        });
+      }
       for (const [id, ele] of this.placed) {
         if (ele.isNode() && !wanted.has(id)) {
           // Removing a node removes its edges too.
@@ -222,6 +250,7 @@ export class ServiceMapView {
       this.bulk = bulk;
     });
     this.paintLayer();
+    return added;
   }
 
   /** Hands a bulk map's namespace boxes and edges, at the placed positions, to the edge layer. */
@@ -281,10 +310,11 @@ export class ServiceMapView {
     try {
       const plan = this.layoutPlan();
       const placement = "packed" in plan ? plan.packed : placementOf(await (this.elk ??= new ELK({ workerUrl: "/assets/elk-worker.js" })).layout(plan.elk));
-      this.sync(placement);
+      // Elements added now are already where the placement puts them.
+      const added = this.sync(placement);
       this.cy.batch(() => {
         for (const [id, ele] of this.placed) {
-          if (!ele.isNode()) continue;
+          if (!ele.isNode() || added.has(id)) continue;
           const box = placement.namespaces.get(id);
           if (box) {
             ele.data({ w: box.w, h: box.h });
@@ -296,7 +326,7 @@ export class ServiceMapView {
         }
       });
       this.paintLayer();
-      this.fit();
+      this.fitTo(placement);
       this.lastLayoutMs = performance.now() - started;
       if (this.firstDrawnAt === undefined && this.cy.nodes().length > 0) {
         requestAnimationFrame(() => requestAnimationFrame(() => (this.firstDrawnAt = performance.now())));
