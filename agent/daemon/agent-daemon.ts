@@ -1,8 +1,8 @@
 // Wires the node agent together: kernel records -> flows -> ring, metrics and
 // the Observer server; enrichment from the file or the Kubernetes API.
 import * as fs from "node:fs";
-import { KernelCapture } from "../kernel/capture";
-import type { KernelRecord } from "../kernel/record";
+import { KernelCapture, type RawRecords } from "../kernel/capture";
+import { FL_RECORD_SIZE, type KernelRecord } from "../kernel/record";
 import type { Enrichment } from "../enrichment/types";
 import { MetadataFileEnrichment } from "../enrichment/metadata-file";
 import { KubernetesEnrichment } from "../enrichment/kubernetes";
@@ -93,19 +93,20 @@ export class AgentDaemon {
       flushIntervalMs: config.flushIntervalMs,
       tcInterfaces: config.tcInterfaces,
     });
-    this.capture.onRecords((records: KernelRecord[]) => {
+    this.capture.onRecords((records: KernelRecord[], raw?: RawRecords) => {
       const now = Date.now();
       this.eventsRate.add(records.length);
       this.metrics.received(records.length);
-      for (const r of records) {
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i];
         if (r.kind === "nat") {
           this.learnNat(r);
           continue;
         }
-        const entry = builder.build(r);
+        const entry = builder.build(r, raw, i * FL_RECORD_SIZE);
         entry.sourceXlated = this.nat.sourceXlatedOf(r);
         this.ring.push({ entry, timeMs: now });
-        this.metrics.observe(entry);
+        this.metrics.observe(entry, r);
       }
       this.flowsRate.add(records.length);
       this.metrics.ringFlows.set(this.ring.size);

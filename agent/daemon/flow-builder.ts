@@ -3,7 +3,8 @@
 // pod (a server's replies are INGRESS traffic), and `is_reply` says whether the
 // flow's source is the side that answered.
 import { randomBytes } from "node:crypto";
-import type { KernelRecord } from "../kernel/record";
+import type { RawRecords } from "../kernel/capture";
+import { decodeRecordAt, type KernelRecord } from "../kernel/record";
 import type { Endpoint, Flow, Layer4, TCPFlags, TrafficDirection } from "../../proto/types";
 import { timestampFromNanos } from "../../proto/types";
 import type { Enrichment, PodInfo, ServiceInfo } from "../enrichment/types";
@@ -99,18 +100,35 @@ export interface FlowBuilderOptions {
   connectionCapacity?: number;
 }
 
+export function dropReasonOf(r: KernelRecord): HubbleDropReason | undefined {
+  return r.kind === "drop" ? hubbleDropReason(r.dropReasonName) : undefined;
+}
+
+function trafficDirectionOf(r: KernelRecord, isReply: boolean | undefined): TrafficDirection {
+  const packetDirection: TrafficDirection = r.direction === "ingress" ? "INGRESS" : r.direction === "egress" ? "EGRESS" : "TRAFFIC_DIRECTION_UNKNOWN";
+  return SOCKET_KINDS.has(r.kind) || isReply !== true ? packetDirection : flip(packetDirection);
+}
+
+function tcpFlagBitsOf(r: KernelRecord): number {
+  return r.kind === "flow_start" || r.kind === "tcp_flags" || r.kind === "drop" ? r.tcpFlagsNow : r.tcpFlags;
+}
+
+/** Where a ring entry reads its record again: a kernel batch's bytes, or a record kept as is (flushes). */
+type RecordSource = KernelRecord | RawRecords;
+
 /**
- * What the ring keeps per kernel record: the record plus everything resolved at
- * arrival (pods, services, reply status, ICMP type). The Hubble Flow is built
- * on each read, so a full ring costs a fraction of the memory of Flow objects
- * and records nobody reads are never turned into flows.
+ * What the ring keeps per kernel record: where to read the record again plus everything resolved at
+ * arrival (pods, services, reply status, ICMP type). Records from the ring buffer stay as the kernel's
+ * bytes (shared per batch, outside the JS heap) and are decoded again only when read, so a full ring holds
+ * no decoded records; the Hubble Flow is built on each read.
  */
 export class FlowEntry {
   /** The source after egress NAT (nat-table.ts), set when the node's NAT binding for the connection is known. */
   sourceXlated: string | undefined = undefined;
 
   constructor(
-    readonly record: KernelRecord,
+    private readonly source: RecordSource,
+    private readonly offset: number,
     readonly sourcePod: PodInfo | undefined,
     readonly destinationPod: PodInfo | undefined,
     readonly sourceService: ServiceInfo | undefined,
@@ -121,37 +139,40 @@ export class FlowEntry {
     private readonly seq: number,
   ) {}
 
+  /** The kernel record, decoded afresh from the batch's bytes on each call when it came from the ring buffer. */
+  get record(): KernelRecord {
+    const s = this.source;
+    return "bootToWallNs" in s ? decodeRecordAt(s.bytes, this.offset, s.bootToWallNs) : s;
+  }
+
   get dropped(): boolean {
     return this.record.kind === "drop";
   }
 
   get dropReason(): HubbleDropReason | undefined {
-    return this.dropped ? hubbleDropReason(this.record.dropReasonName) : undefined;
+    return dropReasonOf(this.record);
   }
 
   /** Hubble's traffic direction: packet records flip for replies, socket records are already oriented by connection. */
   get trafficDirection(): TrafficDirection {
-    const r = this.record;
-    const packetDirection: TrafficDirection = r.direction === "ingress" ? "INGRESS" : r.direction === "egress" ? "EGRESS" : "TRAFFIC_DIRECTION_UNKNOWN";
-    return SOCKET_KINDS.has(r.kind) || this.isReply !== true ? packetDirection : flip(packetDirection);
+    return trafficDirectionOf(this.record, this.isReply);
   }
 
   /** Flags of the packet for packet events, every flag seen so far for flushes. */
   get tcpFlagBits(): number {
-    const r = this.record;
-    return r.kind === "flow_start" || r.kind === "tcp_flags" || r.kind === "drop" ? r.tcpFlagsNow : r.tcpFlags;
+    return tcpFlagBitsOf(this.record);
   }
 
   /** A new Flow object on every call (never cached: the ring stays compact). */
   get flow(): Flow {
     const r = this.record;
-    const dropReason = this.dropReason;
+    const dropReason = dropReasonOf(r);
     const flow: Flow = {
       time: timestampFromNanos(r.timeNs),
       uuid: this.ids.uuid(this.seq),
       verdict: dropReason ? "DROPPED" : "FORWARDED",
       IP: { source: r.srcAddr, destination: r.dstAddr, ipVersion: r.family === 6 ? "IPv6" : "IPv4" },
-      l4: layer4(r, this.tcpFlagBits, this.icmp),
+      l4: layer4(r, tcpFlagBitsOf(r), this.icmp),
       source: endpointOf(this.sourcePod),
       destination: endpointOf(this.destinationPod),
       Type: "L3_L4",
@@ -159,7 +180,7 @@ export class FlowEntry {
       event_type: dropReason
         ? eventType(EVENT_TYPE_DROP, HUBBLE_DROP_REASON_CODES[dropReason])
         : eventType(EVENT_TYPE_TRACE, r.direction === "ingress" ? TRACE_TO_ENDPOINT : TRACE_FROM_ENDPOINT),
-      traffic_direction: this.trafficDirection,
+      traffic_direction: trafficDirectionOf(r, this.isReply),
       flowlens: {
         packets: r.packets,
         bytes: r.bytes,
@@ -230,8 +251,11 @@ export class FlowBuilder {
     this.ids = new FlowIds(options.nodeName);
   }
 
-  /** Resolves a record in arrival order (reply tracking depends on it). */
-  build(r: KernelRecord): FlowEntry {
+  /**
+   * Resolves a record in arrival order (reply tracking depends on it). With `raw`, the record's batch, the
+   * entry keeps the record at byte `offset` of it rather than the decoded object.
+   */
+  build(r: KernelRecord, raw?: RawRecords, offset = 0): FlowEntry {
     const icmp = this.icmpOf(r);
     const isReply = this.replyStatus(r, icmp?.type);
     // The cgroup names the local pod reliably (host-network pods share IPs); the IP names the peer.
@@ -240,7 +264,7 @@ export class FlowBuilder {
     const localIsSource = SOCKET_KINDS.has(r.kind) || r.direction === "egress";
     const srcPod = (localIsSource ? local : undefined) ?? enrichment.podByIp(r.srcAddr);
     const dstPod = (!localIsSource ? local : undefined) ?? enrichment.podByIp(r.dstAddr);
-    return new FlowEntry(r, srcPod, dstPod, enrichment.serviceByIp(r.srcAddr), enrichment.serviceByIp(r.dstAddr), isReply, icmp, this.ids, ++this.seq);
+    return new FlowEntry(raw ?? r, offset, srcPod, dstPod, enrichment.serviceByIp(r.srcAddr), enrichment.serviceByIp(r.dstAddr), isReply, icmp, this.ids, ++this.seq);
   }
 
   /** ICMP type and code: carried by the flow's first record, remembered for its later ones. */

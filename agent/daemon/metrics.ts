@@ -3,7 +3,7 @@
 // flow; byte and packet metrics add only what grew since the flow's last record.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { IPPROTO_TCP, TCP_FLAGS, type KernelRecord } from "../kernel/record";
-import type { FlowEntry } from "./flow-builder";
+import { dropReasonOf, type FlowEntry } from "./flow-builder";
 import { AddressIds, FlowKeyTable } from "./flow-key-table";
 
 /** Protocol label values as Hubble's metrics spell them (the Layer4 oneof names). */
@@ -80,12 +80,11 @@ export class AgentMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: "flowlens_agent_" });
   }
 
-  /** Counts one kernel record, reading the resolved entry (no Flow object is built for metrics). */
-  observe(entry: FlowEntry): void {
-    const record = entry.record;
+  /** Counts one kernel record of a resolved entry (no Flow object is built for metrics); pass the decoded record when at hand. */
+  observe(entry: FlowEntry, record: KernelRecord = entry.record): void {
     const protocol = PROTOCOL_NAMES[record.protocol] ?? "unknown";
     const family = record.family === 6 ? "IPv6" : "IPv4";
-    const dropReason = entry.dropReason;
+    const dropReason = dropReasonOf(record);
     const verdict = dropReason ? "DROPPED" : "FORWARDED";
     const subtype = dropReason ? "" : record.direction === "ingress" ? "to-endpoint" : "from-endpoint";
     this.flowsProcessed.add(verdict, subtype);

@@ -18,6 +18,17 @@ import {
   type KernelRecord,
 } from "./record";
 
+/**
+ * A drained batch as the kernel wrote it: record i is at byte i * FL_RECORD_SIZE, and decodes again with
+ * decodeRecordAt(bytes, offset, bootToWallNs). The buffer is a fresh copy per batch, never reused.
+ */
+export interface RawRecords {
+  readonly bytes: Buffer;
+  readonly bootToWallNs: bigint;
+}
+
+export type RecordsListener = (records: KernelRecord[], raw?: RawRecords) => void;
+
 export const DEFAULT_OBJECT_PATH = path.resolve(__dirname, "../../bpf/.output/flowlens.bpf.o");
 
 export interface KernelCaptureOptions {
@@ -106,7 +117,7 @@ function ifindexOf(name: string): number {
 }
 
 export class KernelCapture {
-  private readonly listeners: Array<(records: KernelRecord[]) => void> = [];
+  private readonly listeners: Array<RecordsListener> = [];
   private readonly netns = new Set<number>();
   private readonly flushTimer: NodeJS.Timeout;
   private lastFlushBootNs = 0n;
@@ -141,7 +152,10 @@ export class KernelCapture {
     obj.mapUpdate("fl_config", u32Key(0), config);
     this.refreshNetns();
 
-    obj.startRingBuffer("fl_events", FL_RECORD_SIZE, (buf) => this.emit(decodeRecords(buf)));
+    obj.startRingBuffer("fl_events", FL_RECORD_SIZE, (buf) => {
+      const bootToWallNs = bootToWallClockOffsetNs();
+      this.emit(decodeRecords(buf, bootToWallNs), { bytes: buf, bootToWallNs });
+    });
     for (const prog of TRACING_PROGRAMS) obj.attachTracing(prog);
     if (egressNat) obj.attachTracing(NAT_PROGRAM);
     obj.attachCgroup("fl_cgroup_ingress", root.dir);
@@ -159,14 +173,17 @@ export class KernelCapture {
     this.flushTimer.unref();
   }
 
-  /** Registers a listener; each call gets the records of one drained batch or one flush. */
-  onRecords(cb: (records: KernelRecord[]) => void): void {
+  /**
+   * Registers a listener; each call gets the records of one drained batch (with the batch's bytes) or one
+   * flush (synthesized records, no bytes).
+   */
+  onRecords(cb: RecordsListener): void {
     this.listeners.push(cb);
   }
 
-  private emit(records: KernelRecord[]): void {
+  private emit(records: KernelRecord[], raw?: RawRecords): void {
     if (records.length === 0) return;
-    for (const cb of this.listeners) cb(records);
+    for (const cb of this.listeners) cb(records, raw);
   }
 
   private nowBootNs(): bigint {

@@ -212,6 +212,11 @@ function decodeOne(buf: Buffer, dv: DataView, o: number, offset: bigint): Kernel
   };
 }
 
+/** Decodes the one record at byte `offset` of `buf` (a batch kept raw and read again later). */
+export function decodeRecordAt(buf: Buffer, offset: number, bootToWallNs: bigint): KernelRecord {
+  return decodeOne(buf, viewOf(buf), offset, bootToWallNs);
+}
+
 /**
  * Decodes records concatenated in `buf` (FL_RECORD_SIZE bytes each).
  * @param bootToWallNs added to kernel boot-time stamps. @default bootToWallClockOffsetNs()

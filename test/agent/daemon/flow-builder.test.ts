@@ -1,7 +1,7 @@
 import { FlowBuilder } from "../../../agent/daemon/flow-builder";
 import { hubbleDropReason } from "../../../agent/daemon/drop-reasons";
 import type { Enrichment, PodInfo } from "../../../agent/enrichment/types";
-import type { KernelRecord } from "../../../agent/kernel/record";
+import { decodeRecords, FL_RECORD_SIZE, FL_RECORD_VERSION, type KernelRecord } from "../../../agent/kernel/record";
 
 const web: PodInfo = { namespace: "shop", name: "web-1", labels: { app: "web" }, workloads: [{ name: "web", kind: "Deployment" }], ips: ["198.18.1.10"] };
 const db: PodInfo = { namespace: "shop", name: "db-0", labels: { app: "db" }, workloads: [], ips: ["198.18.1.20"] };
@@ -140,5 +140,48 @@ describe("flow builder", () => {
     expect(late.is_reply).toEqual({ value: false });
     const recent = b.build(record({ protocol: 17, srcAddr: "198.18.1.20", dstAddr: "198.18.1.10", srcPort: 5432, dstPort: 3 })).flow;
     expect(recent.is_reply).toEqual({ value: true });
+  });
+
+  it("keeps ring-buffer records as the batch's bytes and builds the same flow from them as from the decoded record", () => {
+    // Two struct fl_record: a TCP SYN from web-1 and a drop towards it, both IPv4, in one batch.
+    const batch = Buffer.alloc(2 * FL_RECORD_SIZE);
+    const put = (o: number, kind: number, flags: number, src: number[], dst: number[], sport: number, dport: number, dir: number) => {
+      batch[o] = kind;
+      batch[o + 1] = FL_RECORD_VERSION;
+      batch[o + 2] = 1; // cgroup_skb
+      batch[o + 3] = flags;
+      batch[o + 4] = flags;
+      batch.writeBigUInt64LE(5_000_000_123n, o + 16);
+      const k = o + 24;
+      batch.set(src, k + 12);
+      batch.set(dst, k + 16 + 12);
+      batch.writeUInt16LE(sport, k + 32);
+      batch.writeUInt16LE(dport, k + 34);
+      batch[k + 36] = 6;
+      batch[k + 37] = 4;
+      batch[k + 38] = dir;
+      batch.writeBigUInt64LE(100n, k + 40);
+      batch.writeUInt32LE(0x1_0002, o + 72); // packets: 65,538, past 16 bits
+      batch.writeUInt32LE(3, o + 84); // bytes: 3 * 2^32, past 32 bits
+    };
+    put(0, 1, 0x02, [198, 18, 1, 10], [198, 18, 1, 20], 40000, 5432, 2);
+    put(FL_RECORD_SIZE, 8, 0x12, [198, 18, 1, 20], [198, 18, 1, 10], 5432, 40000, 1);
+    const bootToWallNs = 1_700_000_000_000_000_000n;
+    const records = decodeRecords(batch, bootToWallNs);
+    const fromBytes = new FlowBuilder({ nodeName: "node-a", enrichment });
+    const fromObjects = new FlowBuilder({ nodeName: "node-a", enrichment });
+    for (let i = 0; i < records.length; i++) {
+      const raw = fromBytes.build(records[i], { bytes: batch, bootToWallNs }, i * FL_RECORD_SIZE);
+      const decoded = fromObjects.build(records[i]);
+      expect(raw.record).not.toBe(records[i]);
+      expect(raw.record).toEqual(records[i]);
+      const { uuid: _a, ...flowFromBytes } = raw.flow;
+      const { uuid: _b, ...flowFromObject } = decoded.flow;
+      expect(flowFromBytes).toEqual(flowFromObject);
+    }
+    const syn = fromBytes.build(records[0], { bytes: batch, bootToWallNs }, 0).flow;
+    expect(syn.flowlens).toMatchObject({ packets: 65538, bytes: 3 * 2 ** 32, event: "flow_start" });
+    expect(syn.time).toEqual({ seconds: 1_700_000_005, nanos: 123 });
+    expect(syn.source?.pod_name).toBe("web-1");
   });
 });
