@@ -2,6 +2,7 @@
 // Observer gRPC server: edges and namespace boxes are painted on the edge
 // layer, dropped traffic stands out in red, and selecting a workload brings
 // its edges back as labelled cytoscape edges.
+import * as http from "node:http";
 import * as path from "node:path";
 import type { Page } from "playwright-core";
 import { buildWebBundle } from "../../ui/build";
@@ -41,7 +42,12 @@ beforeAll(async () => {
   observer.push(flows(WORKLOADS));
   // Edges stay on the map for minutes; drops count over the last 10 s, so svc-0's keep coming.
   feeder = setInterval(() => observer!.push(flows(1)), 1000);
-}, 60_000);
+  // The page opens once the server holds every edge, so its first map is the whole map.
+  while ((await firstMapEdges(ui.match[1])) < EDGES) {
+    if (Date.now() > deadline + 30_000) throw new Error(`the UI server did not receive the ${EDGES} edges' flows within 45 s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}, 90_000);
 
 afterAll(async () => {
   clearInterval(feeder);
@@ -52,6 +58,24 @@ afterAll(async () => {
     await observer?.close();
   }
 }, 30_000);
+
+/** Edges in the first map the UI server sends a new page. */
+function firstMapEdges(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${url}api/stream`, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => {
+        text += d;
+        const m = /event: batch\ndata: (.*)\n\n/.exec(text);
+        if (!m) return;
+        req.destroy();
+        resolve(JSON.parse(m[1]).map?.edges.length ?? 0);
+      });
+    });
+    req.on("error", reject);
+  });
+}
 
 function counts(page: Page): Promise<{ nodes: number; edges: number; cyEdges: number; painted: number; namespaces: number }> {
   return page.evaluate(() => {
@@ -80,7 +104,7 @@ test("a 2,000-edge map is painted on the edge layer, drops in red, a selected wo
   const page = await browser!.context.newPage();
   try {
     await page.goto(ui!.match[1]);
-    await page.waitForFunction((n) => (window as any).__flowlens.mapView.counts.edges === n, EDGES, { timeout: 90_000 });
+    await page.waitForFunction((n) => (window as any).__flowlens.mapView.counts.edges === n, EDGES, { timeout: 60_000 });
     const c = await counts(page);
     expect(c).toMatchObject({ nodes: WORKLOADS, edges: EDGES, cyEdges: 0, namespaces: 5, painted: 5 });
     await page.waitForFunction(() => document.querySelector("canvas.edge-layer")!.getBoundingClientRect().width > 0);
