@@ -18,6 +18,8 @@ import { RateWindow } from "./rate-window";
 
 /** Ring events searched for a connection's earlier records when its NAT binding arrives. */
 const NAT_PATCH_LOOKBACK = 4096;
+// A connection's records before its NAT binding arrive within milliseconds of it; older ones are not scanned.
+const NAT_PATCH_WINDOW_MS = 1000;
 
 export const AGENT_VERSION = `flowlens-agent ${require("../../package.json").version}`;
 
@@ -119,7 +121,7 @@ export class AgentDaemon {
   /** A NAT binding is no flow: it fills the translated source of its connection's flows, past and future. */
   private learnNat(r: KernelRecord): void {
     const key = this.nat.learn(r);
-    patchRecent(this.ring.eventsNewestFirst(), key, r.xlatedSrcAddr, NAT_PATCH_LOOKBACK);
+    patchRecent(this.ring.eventsNewestFirst(), key, r.xlatedSrcAddr, NAT_PATCH_LOOKBACK, Date.now() - NAT_PATCH_WINDOW_MS);
   }
 
   private startEnrichment(): Enrichment {

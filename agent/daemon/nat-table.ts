@@ -112,14 +112,23 @@ function isTranslatable(entry: object | undefined): entry is TranslatableEntry {
 }
 
 /**
- * Sets the translation on the newest `lookback` ring events of its connection: a connection's first
- * records (socket open, SYN) are made before the NAT binding on the path out of the node.
+ * Sets the translation on the newest ring events of its connection: a connection's first records (socket
+ * open, SYN) are made just before the NAT binding on the path out of the node. The scan stops at `lookback`
+ * events or at the first event that arrived before `notBeforeMs`, whichever comes first, because each
+ * candidate is decoded again from the ring's bytes: a busy node must not re-read seconds of history per
+ * new connection.
  */
-export function patchRecent(events: Iterable<{ entry?: object }>, natKey: string, address: string, lookback: number): number {
+export function patchRecent(
+  events: Iterable<{ entry?: object; timeMs: number }>,
+  natKey: string,
+  address: string,
+  lookback: number,
+  notBeforeMs = -Infinity,
+): number {
   let seen = 0;
   let patched = 0;
   for (const e of events) {
-    if (++seen > lookback) break;
+    if (++seen > lookback || e.timeMs < notBeforeMs) break;
     if (isTranslatable(e.entry) && e.entry.sourceXlated === undefined && NatTable.matches(natKey, e.entry.record)) {
       e.entry.sourceXlated = address;
       patched++;

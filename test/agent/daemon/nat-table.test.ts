@@ -66,7 +66,7 @@ describe("NAT table", () => {
     expect(() => new NatTable({ capacity: 1 })).toThrow(/capacity must be an integer of at least 2, got 1/);
   });
 
-  test("records stored before the binding arrived are patched, within the lookback, and their flows show it", () => {
+  test("records stored before the binding arrived are patched, within the lookback and time window, and their flows show it", () => {
     const builder = new FlowBuilder({ nodeName: "n1", enrichment: NO_ENRICHMENT });
     const ring = new FlowRing(16);
     const syn = builder.build(record({ tcpFlagsNow: 0x02 }));
@@ -80,6 +80,7 @@ describe("NAT table", () => {
     const nat = new NatTable();
     const key = nat.learn(natRecord());
     expect(patchRecent(ring.eventsNewestFirst(), key, "198.18.1.193", 2)).toBe(0);
+    expect(patchRecent(ring.eventsNewestFirst(), key, "198.18.1.193", 16, 1)).toBe(0);
     expect(patchRecent(ring.eventsNewestFirst(), key, "198.18.1.193", 16)).toBe(1);
     expect(syn.flow.IP).toMatchObject({ source: "198.18.1.130", source_xlated: "198.18.1.193" });
     expect(syn.flow.flowlens!.source_xlated).toBe("198.18.1.193");
