@@ -37,6 +37,10 @@ function tupleKey(r: KernelRecord): string {
 export class NatTable {
   private young = new Map<string, Translation>();
   private old = new Map<string, Translation>();
+  // Destinations of each generation's translations: a cheap test that lets most egress records skip
+  // building a tuple key (a string) on the per-event path. Only a filter: a hit still checks the key.
+  private youngDestinations = new Set<string>();
+  private oldDestinations = new Set<string>();
   private readonly generationSize: number;
   private readonly ttlMs: number;
   private readonly now: () => number;
@@ -59,7 +63,7 @@ export class NatTable {
   learn(r: KernelRecord): string {
     const key = tupleKey(r);
     this.old.delete(key);
-    this.put(key, { address: r.xlatedSrcAddr, expiresAt: this.now() + this.ttlMs });
+    this.put(key, r.dstAddr, { address: r.xlatedSrcAddr, expiresAt: this.now() + this.ttlMs });
     return key;
   }
 
@@ -69,13 +73,14 @@ export class NatTable {
    */
   sourceXlatedOf(r: KernelRecord): string | undefined {
     if (r.direction !== "egress" || this.size === 0) return undefined;
+    if (!this.youngDestinations.has(r.dstAddr) && !this.oldDestinations.has(r.dstAddr)) return undefined;
     const key = tupleKey(r);
     let t = this.young.get(key);
     if (!t) {
       t = this.old.get(key);
       if (!t) return undefined;
       this.old.delete(key);
-      this.put(key, t);
+      this.put(key, r.dstAddr, t);
     }
     const now = this.now();
     if (t.expiresAt <= now) {
@@ -92,12 +97,15 @@ export class NatTable {
     return r.direction === "egress" && tupleKey(r) === natKey;
   }
 
-  private put(key: string, t: Translation): void {
+  private put(key: string, destination: string, t: Translation): void {
     if (!this.young.has(key) && this.young.size >= this.generationSize) {
       this.old = this.young;
       this.young = new Map();
+      this.oldDestinations = this.youngDestinations;
+      this.youngDestinations = new Set();
     }
     this.young.set(key, t);
+    this.youngDestinations.add(destination);
   }
 }
 

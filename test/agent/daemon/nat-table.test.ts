@@ -35,6 +35,13 @@ describe("NAT table", () => {
     expect(nat.sourceXlatedOf(record({ direction: "ingress" }))).toBeUndefined();
   });
 
+  test("a record to another destination on the same ports gets no translation", () => {
+    const nat = new NatTable();
+    nat.learn(natRecord());
+    expect(nat.sourceXlatedOf(record({ dstAddr: "198.18.1.201" }))).toBeUndefined();
+    expect(nat.sourceXlatedOf(record({}))).toBe("198.18.1.193");
+  });
+
   test("ICMP matches by addresses: packet records carry no ports", () => {
     const nat = new NatTable();
     nat.learn(natRecord({ protocol: 1, srcPort: 0, dstPort: 0, xlatedSrcPort: 0 }));
