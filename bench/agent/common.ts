@@ -57,3 +57,23 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
+
+/** A numeric setting from the environment, or its default; a bad value stops the run saying which and why. */
+export function envNumber(name: string, fallback: number, valid: (n: number) => boolean, expected: string): number {
+  const text = process.env[name];
+  const n = text === undefined || text === "" ? fallback : Number(text);
+  if (!Number.isFinite(n) || !valid(n)) throw new Error(`${name}=${text}: expected ${expected}`);
+  return n;
+}
+
+/** A CPU list for taskset (e.g. "1" or "0,2-3") from the environment, or its default. */
+export function envCpuList(name: string, fallback: string): string {
+  const text = process.env[name] || fallback;
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(text)) throw new Error(`${name}=${text}: expected a CPU list such as 1 or 0,2-3`);
+  return text;
+}
+
+/** The 1, 5 and 15 minute load averages, as /proc/loadavg prints them. */
+export function loadAverage(): string {
+  return fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+}

@@ -1,93 +1,226 @@
 /**
- * Datapath overhead: TCP request/response latency (p50/p90/p99) and bulk throughput between two test pods
- * (netns on a bridge, 198.18.2.0/24), with the kernel capture attached vs detached, alternated within one
- * run (ABBA order). Then the kernel cost per program run from bpf_stats.
- *   tsx bench/agent/datapath.ts   (env: ROUNDS=6, PHASE_SECONDS=2, REQUEST_BYTES=64)
+ * Datapath overhead: TCP request/response latency and bulk throughput between two test pods (netns on a
+ * bridge, 198.18.2.0/24) with the real agent attached (`flowlens agent` on the pods' cgroup subtree: the
+ * same object and programs as on a node, its userspace consuming the ring buffer) versus detached.
+ *
+ * Method, so that a difference of a few percent stands out from a shared machine's noise:
+ * - many short blocks in quads ordered D A A D (ABBA), so a linear drift cancels within each quad;
+ * - the two detached blocks of a quad are labelled D1 and D2, swapping places every quad, so D2/D1 is an A/A
+ *   control measured in the same alternation: the noise floor any attached/detached ratio must clear;
+ * - client and server pinned to fixed CPUs, the agent's userspace pinned to other ones; a warm-up block first,
+ *   discarded;
+ * - every round trip goes into an HDR-like histogram (bench/agent/tools/rr.c), percentiles come from the
+ *   histograms pooled over all blocks of a configuration, and the 95% intervals of the ratios from a bootstrap
+ *   over quads (so they include the block-to-block drift, not only the spread within blocks).
+ * Then the kernel cost per program run and per round trip from bpf_stats (not on during the alternation).
+ *   node --import tsx bench/agent/datapath.ts
+ *   env: QUADS=12 LATENCY_SECONDS=2.5 STREAM_SECONDS=1 REQUEST_BYTES=64 CLIENT_CPU=1 SERVER_CPU=1 AGENT_CPUS=0
+ *        NICE=-5 RESAMPLES=1000
  */
-import { KernelCapture } from "../../agent/kernel/capture";
+import * as fs from "node:fs";
 import { TestPods } from "../../test/agent/kernel/pods";
-import { buildTool, median, printProgramStats, runAsync, withBpfStats } from "./common";
+import { AgentProcess, type AgentRunSummary } from "./agent-process";
+import { bootstrapIntervals, type Interval } from "./bootstrap";
+import type { ProgramStats } from "../../agent/kernel/capture";
+import { buildTool, envCpuList, envNumber, loadAverage, runAsync, withBpfStats } from "./common";
+import { parseHistogram, PooledHistogram, type SparseHistogram } from "./latency-histogram";
 
-const ROUNDS = Number(process.env.ROUNDS ?? 6);
-const PHASE_SECONDS = Number(process.env.PHASE_SECONDS ?? 2);
-const REQUEST_BYTES = Number(process.env.REQUEST_BYTES ?? 64);
+const QUADS = envNumber("QUADS", 12, (n) => Number.isInteger(n) && n >= 2, "a whole number of D A A D quads, at least 2");
+const LATENCY_SECONDS = envNumber("LATENCY_SECONDS", 2.5, (n) => n >= 0.1, "seconds of request/response per block, at least 0.1");
+const STREAM_SECONDS = envNumber("STREAM_SECONDS", 1, (n) => n >= 0.1, "seconds of bulk transfer per block, at least 0.1");
+const REQUEST_BYTES = envNumber("REQUEST_BYTES", 64, (n) => Number.isInteger(n) && n >= 1 && n <= 65536, "a request size from 1 to 65536 bytes");
+const NICE = envNumber("NICE", -5, (n) => Number.isInteger(n) && n >= -20 && n <= 19, "a nice value from -20 to 19 for client and server");
+const RESAMPLES = envNumber("RESAMPLES", 1000, (n) => Number.isInteger(n) && n >= 100, "at least 100 bootstrap resamples");
+const CLIENT_CPU = envCpuList("CLIENT_CPU", "1");
+const SERVER_CPU = envCpuList("SERVER_CPU", "1");
+const AGENT_CPUS = envCpuList("AGENT_CPUS", "0");
 const PORT = 5201;
+const PERCENTILES = [0.5, 0.9, 0.99, 0.999];
+const PERCENTILE_NAMES = ["p50", "p90", "p99", "p99.9"];
+const P99 = 2;
+/** Lets the daemon finish starting (module loading, first timers) before a block is timed. */
+const AGENT_SETTLE_MS = 500;
 
-interface Sample {
-  p50: number;
-  p90: number;
-  p99: number;
-  requests: number;
+type Arm = "attached" | "detached1" | "detached2";
+const QUAD_ORDERS: Arm[][] = [
+  ["detached1", "attached", "attached", "detached2"],
+  ["detached2", "attached", "attached", "detached1"],
+];
+
+interface Block {
+  arm: Arm;
+  latency: SparseHistogram;
   bitsPerSecond: number;
+}
+type Quad = Block[];
+
+/** Percentiles (ns) and mean throughput of some blocks, pooled; `scratch` is reset and reused. */
+function summarize(blocks: readonly Block[], scratch: PooledHistogram): { percentilesNs: number[]; bitsPerSecond: number; roundTrips: number } {
+  scratch.reset();
+  let bits = 0;
+  for (const b of blocks) {
+    scratch.add(b.latency);
+    bits += b.bitsPerSecond;
+  }
+  return { percentilesNs: scratch.percentilesNs(PERCENTILES), bitsPerSecond: bits / blocks.length, roundTrips: scratch.count };
+}
+
+/** Ratios numerator/denominator of each percentile, then of throughput. */
+function ratios(quads: readonly Quad[], numerator: (a: Arm) => boolean, denominator: (a: Arm) => boolean, scratch: [PooledHistogram, PooledHistogram]): number[] {
+  const blocks = quads.flat();
+  const n = summarize(blocks.filter((b) => numerator(b.arm)), scratch[0]);
+  const d = summarize(blocks.filter((b) => denominator(b.arm)), scratch[1]);
+  return [...n.percentilesNs.map((v, i) => v / d.percentilesNs[i]), n.bitsPerSecond / d.bitsPerSecond];
+}
+
+const isAttached = (a: Arm) => a === "attached";
+const isDetached = (a: Arm) => a !== "attached";
+
+function fmtRatios(values: number[], intervals: Interval[]): string {
+  const cells = [...PERCENTILE_NAMES, "throughput"].map((name, i) => `${name} ${values[i].toFixed(3)} [${intervals[i].low.toFixed(3)}, ${intervals[i].high.toFixed(3)}]`);
+  return cells.join("  ");
+}
+
+function verdict(name: string, value: number, interval: Interval, target: number, atMost: boolean): string {
+  const ok = (v: number) => (atMost ? v <= target : v >= target);
+  const bound = atMost ? "at most" : "at least";
+  if (ok(interval.high) && ok(interval.low)) return `${name} ${value.toFixed(3)}: target (${bound} ${target}) met, the whole 95% interval is on the right side`;
+  if (!ok(interval.high) && !ok(interval.low)) return `${name} ${value.toFixed(3)}: target (${bound} ${target}) missed, the whole 95% interval is on the wrong side`;
+  return `${name} ${value.toFixed(3)}: target (${bound} ${target}) ${ok(value) ? "met by the estimate" : "missed by the estimate"}, but the 95% interval straddles it`;
+}
+
+/**
+ * What the programs cost one round trip: their run counts and times over one request/response phase.
+ * cgroup_skb programs see only the pods' packets; tracepoint programs run for every matching event on the
+ * machine, so their share per round trip also carries other work's packets (an upper bound).
+ */
+function printCostPerRoundTrip(before: ProgramStats[], after: ProgramStats[], latency: SparseHistogram): void {
+  const [p50] = new PooledHistogram().add(latency).percentilesNs([0.5]);
+  console.log(`\nkernel cost (bpf_stats on) over one ${LATENCY_SECONDS} s request/response phase, ${latency.count} round trips, p50 ${(p50 / 1000).toFixed(2)} us:`);
+  let total = 0;
+  for (const a of after) {
+    const b = before.find((p) => p.id === a.id);
+    const runs = a.runCount - (b?.runCount ?? 0);
+    const ns = a.runTimeNs - (b?.runTimeNs ?? 0);
+    if (runs === 0) continue;
+    total += ns / latency.count;
+    console.log(
+      `  ${a.name.padEnd(20)} ${(ns / runs).toFixed(0).padStart(6)} ns/run  ${(runs / latency.count).toFixed(2).padStart(6)} runs and ` +
+        `${(ns / latency.count).toFixed(0).padStart(5)} ns per round trip`,
+    );
+  }
+  console.log(`  all programs: ${total.toFixed(0)} ns per round trip = ${((100 * total) / p50).toFixed(1)}% of the p50 round trip`);
 }
 
 async function main(): Promise<void> {
   const rr = buildTool("rr");
+  const statsWereOn = fs.readFileSync("/proc/sys/kernel/bpf_stats_enabled", "utf8").trim() !== "0";
+  console.log(`load average at start: ${loadAverage()}`);
+  console.log(
+    `${QUADS} quads x 4 blocks of ${LATENCY_SECONDS} s request/response (${REQUEST_BYTES}-byte requests) + ${STREAM_SECONDS} s bulk; ` +
+      `client on CPU ${CLIENT_CPU}, server on CPU ${SERVER_CPU} (nice ${NICE}), agent on CPU ${AGENT_CPUS}`,
+  );
+  if (statsWereOn) console.log("warning: kernel.bpf_stats_enabled=1 (another run is timing programs): attached blocks pay for its clock reads");
+
   const pods = new TestPods(["client", "server"], { subnet: "198.18.2", firstHost: 10 });
-  let capture: KernelCapture | undefined;
+  let agent: AgentProcess | undefined;
   try {
+    const client = pods.pod("client");
     const serverIp = pods.pod("server").ip;
-    await pods.spawn("server", [rr, "server", serverIp, String(PORT)], "ready");
-    const inClient = (args: string[]) => ["sh", "-c", `echo $$ > ${pods.pod("client").cgroupDir}/cgroup.procs && exec ip netns exec ${pods.pod("client").netns} "$@"`, "sh", rr, ...args];
-
-    const measure = async (): Promise<Sample> => {
-      const [p50, p90, p99, requests] = (await runAsync(inClient(["latency", serverIp, String(PORT), String(REQUEST_BYTES), String(PHASE_SECONDS)])))
-        .trim()
-        .split(" ")
-        .map(Number);
-      const bitsPerSecond = Number((await runAsync(inClient(["stream", serverIp, String(PORT), String(PHASE_SECONDS)]))).trim());
-      return { p50, p90, p99, requests, bitsPerSecond };
+    const pinned = (cpu: string, args: string[]) => ["taskset", "-c", cpu, "nice", "-n", String(NICE), rr, ...args];
+    await pods.spawn("server", pinned(SERVER_CPU, ["server", serverIp, String(PORT)]), "ready");
+    const inClient = (args: string[]) => [
+      "sh",
+      "-c",
+      `echo $$ > ${client.cgroupDir}/cgroup.procs && exec ip netns exec ${client.netns} "$@"`,
+      "sh",
+      ...pinned(CLIENT_CPU, args),
+    ];
+    const latencyArgs = ["latency", serverIp, String(PORT), String(REQUEST_BYTES), String(LATENCY_SECONDS)];
+    const measure = async (arm: Arm, label: string): Promise<Block> => {
+      const latencyLine = await runAsync(inClient(latencyArgs));
+      const latency = parseHistogram(latencyLine, `rr latency (${label})`);
+      const bitsPerSecond = Number((await runAsync(inClient(["stream", serverIp, String(PORT), String(STREAM_SECONDS)]))).trim());
+      const [p50, , p99] = new PooledHistogram().add(latency).percentilesNs(PERCENTILES);
+      console.log(
+        `${label.padEnd(22)} ${arm.padEnd(9)} p50 ${(p50 / 1000).toFixed(1).padStart(6)} us  p99 ${(p99 / 1000).toFixed(1).padStart(7)} us  ` +
+          `${String(latency.count).padStart(7)} round trips  ${(bitsPerSecond / 1e9).toFixed(2)} Gbit/s`,
+      );
+      return { arm, latency, bitsPerSecond };
     };
 
-    let records = 0;
-    const attach = () => {
-      capture = KernelCapture.open({ cgroupRoot: pods.cgroupRoot });
-      capture.onRecords((r) => (records += r.length));
-    };
-    const detach = () => {
-      capture?.close();
-      capture = undefined;
-    };
-
-    const samples = { detached: [] as Sample[], attached: [] as Sample[] };
-    await measure(); // warm-up
-    for (let round = 0; round < ROUNDS; round++) {
-      const order: Array<"detached" | "attached"> = round % 2 === 0 ? ["detached", "attached"] : ["attached", "detached"];
-      for (const mode of order) {
-        if (mode === "attached") attach();
-        const s = await measure();
-        detach();
-        samples[mode].push(s);
-        console.log(
-          `round ${round + 1} ${mode.padEnd(8)} p50 ${s.p50.toFixed(1)} us  p90 ${s.p90.toFixed(1)} us  p99 ${s.p99.toFixed(1)} us  ` +
-            `${s.requests} req  ${(s.bitsPerSecond / 1e9).toFixed(2)} Gbit/s`,
-        );
+    const agentRuns: AgentRunSummary[] = [];
+    const setAttached = async (attached: boolean) => {
+      if (attached && !agent) {
+        agent = await AgentProcess.start({ cgroupRoot: pods.cgroupRoot, cpus: AGENT_CPUS });
+        await new Promise((r) => setTimeout(r, AGENT_SETTLE_MS));
+      } else if (!attached && agent) {
+        agentRuns.push(await agent.stop());
+        agent = undefined;
       }
+    };
+
+    await measure("detached1", "warm-up (discarded)");
+    const quads: Quad[] = [];
+    for (let q = 0; q < QUADS; q++) {
+      const quad: Quad = [];
+      for (const [i, arm] of QUAD_ORDERS[q % 2].entries()) {
+        await setAttached(arm === "attached");
+        quad.push(await measure(arm, `quad ${q + 1} block ${i + 1}`));
+      }
+      quads.push(quad);
+    }
+    await setAttached(false);
+
+    const scratch: [PooledHistogram, PooledHistogram] = [new PooledHistogram(), new PooledHistogram()];
+    const all = quads.flat();
+    console.log(`\npooled over ${QUADS} quads (${REQUEST_BYTES}-byte requests; percentiles in us, nearest rank over every round trip)`);
+    console.log(`  ${"".padEnd(18)} ${"round trips".padStart(11)} ${PERCENTILE_NAMES.map((n) => n.padStart(8)).join(" ")}   Gbit/s`);
+    const rows: Array<[string, (a: Arm) => boolean]> = [
+      ["detached (D1+D2)", isDetached],
+      ["attached", isAttached],
+      ["detached D1", (a) => a === "detached1"],
+      ["detached D2", (a) => a === "detached2"],
+    ];
+    for (const [name, pick] of rows) {
+      const s = summarize(all.filter((b) => pick(b.arm)), scratch[0]);
+      console.log(
+        `  ${name.padEnd(18)} ${String(s.roundTrips).padStart(11)} ${s.percentilesNs.map((v) => (v / 1000).toFixed(2).padStart(8)).join(" ")}   ${(s.bitsPerSecond / 1e9).toFixed(2)}`,
+      );
     }
 
-    const summary = (mode: "detached" | "attached") => ({
-      p50: median(samples[mode].map((s) => s.p50)),
-      p90: median(samples[mode].map((s) => s.p90)),
-      p99: median(samples[mode].map((s) => s.p99)),
-      gbps: median(samples[mode].map((s) => s.bitsPerSecond)) / 1e9,
-    });
-    const off = summary("detached");
-    const on = summary("attached");
-    console.log(`\nmedian over ${ROUNDS} rounds (${REQUEST_BYTES}-byte requests, ${PHASE_SECONDS} s phases); ${records} records received while attached`);
-    console.log(`  detached: p50 ${off.p50.toFixed(1)} us  p90 ${off.p90.toFixed(1)} us  p99 ${off.p99.toFixed(1)} us  ${off.gbps.toFixed(2)} Gbit/s`);
-    console.log(`  attached: p50 ${on.p50.toFixed(1)} us  p90 ${on.p90.toFixed(1)} us  p99 ${on.p99.toFixed(1)} us  ${on.gbps.toFixed(2)} Gbit/s`);
-    console.log(`  ratio attached/detached: p50 ${(on.p50 / off.p50).toFixed(3)}  p90 ${(on.p90 / off.p90).toFixed(3)}  p99 ${(on.p99 / off.p99).toFixed(3)} (target <= 1.03)  throughput ${(on.gbps / off.gbps).toFixed(3)} (target >= 0.97)`);
+    const attachedStat = (sample: readonly Quad[]) => ratios(sample, isAttached, isDetached, scratch);
+    const controlStat = (sample: readonly Quad[]) => ratios(sample, (a) => a === "detached2", (a) => a === "detached1", scratch);
+    const attachedRatios = attachedStat(quads);
+    const controlRatios = controlStat(quads);
+    const attachedIntervals = bootstrapIntervals(quads, attachedStat, { resamples: RESAMPLES });
+    const controlIntervals = bootstrapIntervals(quads, controlStat, { resamples: RESAMPLES });
+    console.log(`\nratios with 95% bootstrap intervals over quads (${RESAMPLES} resamples)`);
+    console.log(`  attached/detached:    ${fmtRatios(attachedRatios, attachedIntervals)}`);
+    console.log(`  A/A control D2/D1:    ${fmtRatios(controlRatios, controlIntervals)}   (half the samples per side)`);
+    console.log(`  ${verdict("p99 ratio", attachedRatios[P99], attachedIntervals[P99], 1.03, true)}`);
+    const tput = PERCENTILES.length;
+    console.log(`  ${verdict("throughput ratio", attachedRatios[tput], attachedIntervals[tput], 0.97, false)}`);
+
+    const events = agentRuns.reduce((n, r) => n + r.kernelEvents, 0);
+    const lost = agentRuns.reduce((n, r) => n + r.ringbufLost, 0);
+    const cpu = agentRuns.reduce((n, r) => n + r.cpuSeconds, 0);
+    console.log(`  agent: ${agentRuns.length} starts, ${events} kernel records consumed, ${lost} lost, ${cpu.toFixed(1)} CPU-seconds including start-up`);
+    console.log(`load average at end of the alternation: ${loadAverage()}`);
 
     await withBpfStats(async () => {
-      attach();
-      await measure();
-      printProgramStats("kernel cost per program run (bpf_stats, one latency + one stream phase):", capture!.programStats());
-      detach();
+      await setAttached(true);
+      const before = agent!.programStats();
+      const latency = parseHistogram(await runAsync(inClient(latencyArgs)), "rr latency (bpf_stats)");
+      const after = agent!.programStats();
+      await setAttached(false);
+      printCostPerRoundTrip(before, after, latency);
     });
   } finally {
-    capture?.close();
+    await agent?.kill();
     await pods.destroy();
   }
+  console.log(`load average at end: ${loadAverage()}`);
 }
 
 main().catch((err) => {

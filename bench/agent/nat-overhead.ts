@@ -9,6 +9,7 @@
 import { KernelCapture } from "../../agent/kernel/capture";
 import { TestPods } from "../../test/agent/kernel/pods";
 import { buildTool, median, printProgramStats, runAsync, withBpfStats } from "./common";
+import { parseHistogram, PooledHistogram } from "./latency-histogram";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 6);
 const PHASE_SECONDS = Number(process.env.PHASE_SECONDS ?? 2);
@@ -33,7 +34,8 @@ async function main(): Promise<void> {
     const client = pods.pod("client");
     const inClient = (args: string[]) => ["sh", "-c", `echo $$ > ${client.cgroupDir}/cgroup.procs && exec ip netns exec ${client.netns} "$@"`, "sh", rr, ...args];
     const measure = async (): Promise<Sample> => {
-      const [p50, , p99] = (await runAsync(inClient(["latency", serverIp, String(PORT), String(REQUEST_BYTES), String(PHASE_SECONDS)]))).trim().split(" ").map(Number);
+      const latency = parseHistogram(await runAsync(inClient(["latency", serverIp, String(PORT), String(REQUEST_BYTES), String(PHASE_SECONDS)])), "rr latency");
+      const [p50, p99] = new PooledHistogram().add(latency).percentilesNs([0.5, 0.99]).map((ns) => ns / 1000);
       const bitsPerSecond = Number((await runAsync(inClient(["stream", serverIp, String(PORT), String(PHASE_SECONDS)]))).trim());
       return { p50, p99, bitsPerSecond };
     };

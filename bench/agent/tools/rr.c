@@ -1,14 +1,20 @@
 /*
  * Request/response and bulk TCP load for the datapath overhead benchmark.
  *   rr server <ip> <port>                          echo each request back; or sink a stream
- *   rr latency <ip> <port> <bytes> <seconds>      one connection, closed loop; prints p50 p90 p99 count (us)
+ *   rr latency <ip> <port> <bytes> <seconds>      one connection, closed loop; prints a latency histogram
  *   rr stream <ip> <port> <seconds>               one connection, 64 KiB writes; prints bits/s
  * The first byte a client sends selects the server's mode ('L' echo, 'S' sink).
+ *
+ * The histogram has HDR-like buckets over nanoseconds: values below 2^HIST_BITS are exact, larger ones keep
+ * HIST_BITS significant bits (at most 0.2% wide), so percentiles of blocks can be pooled by adding counts.
+ * Output: "<count> <bucket>:<n> <bucket>:<n> ..." with the non-empty buckets in ascending order
+ * (bench/agent/latency-histogram.ts reads it).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,10 +72,23 @@ static void serve(int c)
 		;
 }
 
-static int cmp_double(const void *a, const void *b)
+#define HIST_BITS 10
+#define HIST_HALF (1u << (HIST_BITS - 1))
+#define HIST_BUCKETS ((64 - HIST_BITS + 2) * HIST_HALF)
+
+static uint64_t now_ns(void)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+static unsigned int bucket_of(uint64_t ns)
+{
+	if (ns < (1u << HIST_BITS))
+		return ns;
+	unsigned int shift = 63 - __builtin_clzll(ns) - (HIST_BITS - 1);
+	return shift * HIST_HALF + (unsigned int)(ns >> shift);
 }
 
 int main(int argc, char **argv)
@@ -110,20 +129,23 @@ int main(int argc, char **argv)
 	static char buf[1 << 16];
 	if (!strcmp(argv[1], "latency") && argc == 6) {
 		unsigned int size = atoi(argv[4]);
-		double secs = atof(argv[5]);
-		size_t cap = 4000000, n = 0;
-		double *lat = malloc(cap * sizeof(double));
+		uint64_t n = 0, end = now_ns() + (uint64_t)(atof(argv[5]) * 1e9);
+		uint64_t *hist = calloc(HIST_BUCKETS, sizeof(uint64_t));
 		char m = 'L';
-		if (size > sizeof(buf) || write(s, &m, 1) != 1 || full_io(s, (char *)&size, 4, 1))
+		if (!hist || size > sizeof(buf) || write(s, &m, 1) != 1 || full_io(s, (char *)&size, 4, 1))
 			return 1;
-		double end = now_s() + secs;
-		for (double t0 = now_s(); t0 < end && n < cap; t0 = now_s()) {
+		for (uint64_t t0 = now_ns(), t1; t0 < end; t0 = t1) {
 			if (full_io(s, buf, size, 1) || full_io(s, buf, size, 0))
 				return 1;
-			lat[n++] = (now_s() - t0) * 1e6;
+			t1 = now_ns();
+			hist[bucket_of(t1 - t0)]++;
+			n++;
 		}
-		qsort(lat, n, sizeof(double), cmp_double);
-		printf("%.2f %.2f %.2f %zu\n", lat[n / 2], lat[n * 9 / 10], lat[n * 99 / 100], n);
+		printf("%llu", (unsigned long long)n);
+		for (unsigned int i = 0; i < HIST_BUCKETS; i++)
+			if (hist[i])
+				printf(" %u:%llu", i, (unsigned long long)hist[i]);
+		printf("\n");
 		return 0;
 	}
 	if (!strcmp(argv[1], "stream") && argc == 5) {

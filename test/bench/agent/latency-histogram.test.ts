@@ -1,0 +1,67 @@
+import { spawn } from "node:child_process";
+import { bootstrapIntervals } from "../../../bench/agent/bootstrap";
+import { buildTool, runAsync } from "../../../bench/agent/common";
+import { bucketValueNs, BUCKETS, parseHistogram, PooledHistogram } from "../../../bench/agent/latency-histogram";
+
+describe("latency histograms of the datapath benchmark", () => {
+  test("buckets below 1024 ns are exact and larger ones rise steadily, each at most 0.2% wide", () => {
+    expect(bucketValueNs(0)).toBe(0);
+    expect(bucketValueNs(1023)).toBe(1023);
+    expect(bucketValueNs(1024)).toBe(1024.5); // covers 1024 and 1025
+    const uneven: number[] = [];
+    for (let b = 1024; b < BUCKETS - 1; b++) {
+      const width = bucketValueNs(b + 1) - bucketValueNs(b);
+      if (!(width > 0 && width / bucketValueNs(b) <= 0.002)) uneven.push(b);
+    }
+    expect(uneven).toEqual([]);
+  });
+
+  test("pooled percentiles are nearest-rank over the counts of every block", () => {
+    const a = parseHistogram("4 100:1 200:3", "a");
+    const b = parseHistogram("6 150:5 900:1", "b");
+    const pool = new PooledHistogram().add(a).add(b);
+    expect(pool.count).toBe(10);
+    // sorted: 100, 150 x5, 200 x3, 900
+    expect(pool.percentilesNs([0.1, 0.5, 0.6, 0.9, 1])).toEqual([100, 150, 150, 200, 900]);
+    pool.reset().add(a);
+    expect(pool.percentilesNs([0.5, 1])).toEqual([200, 200]);
+  });
+
+  test("a histogram whose counts do not add up is refused with where it came from", () => {
+    expect(() => parseHistogram("5 100:1 200:3", "rr latency (quad 2)")).toThrow(/rr latency \(quad 2\): histogram of 5 requests holds 4/);
+    expect(() => parseHistogram("2 200:1 100:1", "rr latency")).toThrow(/bad histogram entry "100:1"/);
+  });
+
+  test("rr records every round trip of a loopback request/response run in its histogram", async () => {
+    const rr = buildTool("rr");
+    const port = String(20000 + Math.floor(Math.random() * 12000)); // below the ephemeral range
+    const server = spawn(rr, ["server", "127.0.0.1", port], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.stdout!.once("data", () => resolve());
+        server.once("exit", (code) => reject(new Error(`rr server exited with ${code}`)));
+      });
+      const h = parseHistogram(await runAsync([rr, "latency", "127.0.0.1", port, "64", "0.3"], 10_000), "rr latency");
+      expect(h.count).toBeGreaterThan(100);
+      const [p50, p99, max] = new PooledHistogram().add(h).percentilesNs([0.5, 0.99, 1]);
+      expect(p50).toBeGreaterThan(500); // a loopback round trip through two syscalls each way takes microseconds
+      expect(p50).toBeLessThanOrEqual(p99);
+      expect(p99).toBeLessThanOrEqual(max);
+    } finally {
+      server.kill("SIGKILL");
+    }
+  });
+});
+
+describe("bootstrap intervals over blocks", () => {
+  test("the interval of a mean covers it, narrows with more units and repeats with the seed", () => {
+    const mean = (xs: readonly number[]) => [xs.reduce((s, x) => s + x, 0) / xs.length];
+    const units = Array.from({ length: 40 }, (_, i) => (i % 2 ? 1.1 : 0.9));
+    const [wide] = bootstrapIntervals(units.slice(0, 10), mean, { seed: 7 });
+    const [narrow] = bootstrapIntervals(units, mean, { seed: 7 });
+    expect(narrow.low).toBeLessThanOrEqual(1);
+    expect(narrow.high).toBeGreaterThanOrEqual(1);
+    expect(narrow.high - narrow.low).toBeLessThan(wide.high - wide.low);
+    expect(bootstrapIntervals(units, mean, { seed: 7 })).toEqual([narrow]);
+  });
+});
