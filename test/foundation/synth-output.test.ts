@@ -1,7 +1,7 @@
-// The app as users run it, in a child process: `tsx main.ts` and `cdktf synth`. A failed synth must
-// leave no cdktf.out behind, stale or partial.
+// The app as users run it, in a child process: `tsx main.ts`, the bundle that cdktf.json runs through
+// bin/cdktf-app, and `cdktf synth`. A failed synth must leave no cdktf.out behind, stale or partial.
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { synthesizeAtomically, PolicyError } from "../../stacks/synthesize";
@@ -52,6 +52,22 @@ describe("synthesizing from the command line", () => {
     for (const f of EXAMPLE_FILES) expect(stacks).toContain(`${f.replace(".yaml", "")}-cluster`);
     expect(stacks).not.toContain("old-stack");
     expect(readdirSync(join(outdir, ".."))).toEqual(["cdktf.out"]);
+  }, 300_000);
+
+  test("the bundled app synthesizes byte for byte what main.ts does through tsx", async () => {
+    // Rebuilt here so the comparison is with the sources under test, not an older `make build`.
+    expect(await runIn(tsx, ["scripts/build-dist.ts", "app"], {})).toMatchObject({ code: 0, stderr: "" });
+    const fromSource = join(tempDir("out"), "cdktf.out");
+    const fromBundle = join(tempDir("out"), "cdktf.out");
+    expect(await runIn(tsx, ["main.ts"], { CDKTF_OUTDIR: fromSource })).toMatchObject({ code: 0, stderr: "" });
+    expect(await runIn(join(REPO, "bin", "cdktf-app"), [], { CDKTF_OUTDIR: fromBundle })).toMatchObject({ code: 0, stderr: "" });
+    const stacks = readdirSync(join(fromSource, "stacks")).sort();
+    expect(readdirSync(join(fromBundle, "stacks")).sort()).toEqual(stacks);
+    expect(stacks).toHaveLength(EXAMPLE_FILES.length * 2);
+    for (const stack of stacks) {
+      const file = join("stacks", stack, "cdk.tf.json");
+      expect(readFileSync(join(fromBundle, file), "utf8")).toBe(readFileSync(join(fromSource, file), "utf8"));
+    }
   }, 300_000);
 
   test("a malformed template fails with every problem listed and leaves no output", async () => {
