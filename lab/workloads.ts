@@ -37,12 +37,10 @@ function serviceEnvironment(plan: LabPlan): Record<string, string> {
 }
 
 export interface LoadSettings {
+  /** Steady requests per second of the lab's load generator. */
   rate: number;
-  duration?: number;
-  warmup?: number;
-  out?: string;
-  /** A direct gRPC load on currencyservice after the frontend load (benchmark only). */
-  hop?: { rate: number; duration: number; warmup: number; out: string };
+  /** Benchmark only: a Unix socket on which the load generator runs blocks on request instead of steady load. */
+  control?: string;
 }
 
 /** Starts a pod's application process. */
@@ -58,12 +56,7 @@ export function startApp(plan: LabPlan, state: StateFile, pod: PodPlan, replica:
   if (pod.service) env.PORT = String(pod.service.targetPort);
   if (pod.app === "loadgenerator") {
     env.LOAD_RATE = String(load.rate);
-    if (load.duration !== undefined) env.LOAD_DURATION = String(load.duration);
-    if (load.warmup !== undefined) env.LOAD_WARMUP = String(load.warmup);
-    if (load.out) env.LOAD_OUT = load.out;
-    if (load.hop) {
-      Object.assign(env, { HOP_RATE: String(load.hop.rate), HOP_DURATION: String(load.hop.duration), HOP_WARMUP: String(load.hop.warmup), HOP_OUT: load.hop.out });
-    }
+    if (load.control) env.LOAD_CONTROL = load.control;
     env.EGRESS_TARGETS = [PEERED_HOST, INTERNET_HOST].map((h) => `${h}:${EXTERNAL_PORT}`).join(",");
   }
   return startProcess(state, {

@@ -1,32 +1,44 @@
-// The comparison itself: one lab replica, three configurations (no
-// observability, the eBPF agent per node with the relay, an HAProxy sidecar
-// in every pod), each driven at fixed request rates by the open-model load
-// generator. Configurations alternate within the run (their order rotates each
-// round) so drift on the shared machine spreads evenly over all three.
+// The comparison itself: one lab replica that stays up for the whole run (so
+// its code is warm), switched between configurations (no observability, the
+// eBPF agent per node with the relay, an HAProxy sidecar in every pod) in many
+// short blocks. Each cycle runs every arm once, in mirrored order on odd
+// cycles (ABBA), so drift on the shared machine cancels between arms; a second
+// "none" arm is the A/A control that shows the instrument's noise floor.
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
+import * as http from "node:http";
 import * as path from "node:path";
-import { killCgroupTree } from "../../lab/cgroups";
 import * as control from "../../lab/control-plane";
 import { createInfrastructure, down, startLoadGenerator, startReplica } from "../../lab/lab";
-import { waitFor } from "../../lab/processes";
-import { podRuleset, replacePodTable } from "../../lab/nftables";
-import { DEFAULT_OPTIONS, makePlan, type LabPlan } from "../../lab/plan";
-import { StateFile } from "../../lab/state";
-import type { LoadResult } from "../../lab/replica/loadgen";
-import { coresBetween, cpuSecondsByCommand, pssByCommand, snapshot } from "./resources";
 import { LabError } from "../../lab/errors";
+import { DEFAULT_OPTIONS, makePlan, podByApp, type LabPlan } from "../../lab/plan";
+import { waitFor } from "../../lab/processes";
+import type { BlockRequest, BlockResult, LoadResult } from "../../lab/replica/loadgen";
+import { StateFile } from "../../lab/state";
+import { coresBetween, cpuSecondsByCommand, pssByCommand, snapshot } from "./resources";
+import { summarize } from "./stats";
+import { ConfigurationSwitch, type Config } from "./switch";
 
-export type Config = "none" | "agent" | "sidecar";
+export type { Config } from "./switch";
 export const CONFIGS: Config[] = ["none", "agent", "sidecar"];
+
+/** An arm of the comparison: a configuration, or the A/A control (a second, independent "none"). */
+export type Arm = Config | "none-aa";
+export const configOf = (arm: Arm): Config => (arm === "none-aa" ? "none" : arm);
 
 export interface BenchOptions {
   rates: number[];
-  rounds: number;
+  /** Cycles of blocks; each runs every arm once per rate. */
+  cycles: number;
+  /** Seconds after switching and re-connecting, before a block's load starts. */
+  settleS: number;
+  /** Seconds of load at the start of each block left out of the results. */
   warmupS: number;
   measureS: number;
+  /** Seconds of unrecorded load on the fresh replica before the first block. */
+  prewarmS: number;
   configs: Config[];
-  /** Direct gRPC calls per second from the load generator to currencyservice, after the frontend load. */
+  /** Direct gRPC calls per second from the load generator to currencyservice, after each block's frontend load. */
   hopRate: number;
   hopS: number;
   /** Niceness of every process in the comparison (all configurations alike). */
@@ -36,13 +48,34 @@ export interface BenchOptions {
 
 const HOP_WARMUP_S = 1;
 
-export interface PhaseResult {
-  config: Config;
+export interface Block {
+  cycle: number;
   rate: number;
-  round: number;
+  arm: Arm;
+}
+
+/**
+ * The block order: per cycle and rate every arm once, mirrored on odd cycles
+ * (rates too), so over each pair of cycles every arm has the same mean position.
+ */
+export function blockSchedule(arms: Arm[], rates: number[], cycles: number): Block[] {
+  const blocks: Block[] = [];
+  for (let cycle = 0; cycle < cycles; cycle++) {
+    const mirror = <T>(xs: T[]) => (cycle % 2 === 0 ? xs : [...xs].reverse());
+    for (const rate of mirror(rates)) for (const arm of mirror(arms)) blocks.push({ cycle, rate, arm });
+  }
+  return blocks;
+}
+
+export interface BlockRun extends Block {
+  config: Config;
+  /** Seconds from the switch until the lab's processes were idle and the load started. */
+  settledS: number;
+  /** /proc/loadavg's 1-minute figure when the block started. */
+  loadAvg1: number;
   load: LoadResult;
   /** One service-to-service hop: loadgenerator -> currencyservice Convert. */
-  hop: LoadResult;
+  hop?: LoadResult;
   cores: ReturnType<typeof coresBetween>;
   /** Cores used by each pod's sidecar (haproxy) during the measurement. */
   sidecarCores: Record<string, number>;
@@ -51,66 +84,109 @@ export interface PhaseResult {
   /** MB of PSS of each node's agent and of the relay (agent configuration only). */
   agentMemoryMb: Record<string, number>;
   relayMemoryMb: number;
+  /** BPF links the agents held during the block, by type (agent configuration only). */
+  agentLinks: Record<string, number>;
+  /** Kernel records the agents received during the block (agent configuration only). */
+  agentKernelEvents: number;
 }
 
-export interface BenchRun { plan: LabPlan; phases: PhaseResult[]; startedAt: string; options: Omit<BenchOptions, "log"> }
+export interface BenchRun {
+  plan: LabPlan;
+  arms: Arm[];
+  blocks: BlockRun[];
+  startedAt: string;
+  loadAvgStart: string;
+  loadAvgEnd: string;
+  options: Omit<BenchOptions, "log">;
+}
 
-const SETTLE_MS = 2000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+const loadAvg = () => fs.readFileSync("/proc/loadavg", "utf8").trim();
 
-function sumValues(r: Record<string, number>): number {
-  return Object.values(r).reduce((a, b) => a + b, 0);
+const QUIET_CORES = 0.05;
+const QUIET_WINDOW_MS = 500;
+const QUIET_MAX_S = 30;
+
+/**
+ * Waits (bounded) until `cgroups` together use under QUIET_CORES, so a block
+ * measures steady state rather than a freshly started agent's initialisation;
+ * returns the seconds waited.
+ */
+async function untilQuiet(cgroups: string[]): Promise<number> {
+  const start = performance.now();
+  for (;;) {
+    const a = snapshot(cgroups);
+    await sleep(QUIET_WINDOW_MS);
+    const used = sum(Object.values(coresBetween(a, snapshot(cgroups)).cgroups));
+    const waited = (performance.now() - start) / 1000;
+    if (used < QUIET_CORES || waited > QUIET_MAX_S) return waited;
+  }
 }
 
-async function readResult(file: string, timeoutMs: number, plan: LabPlan): Promise<LoadResult> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fs.existsSync(file) && Date.now() < deadline) await sleep(100);
-  if (!fs.existsSync(file)) throw new LabError(`the load generator wrote no results to ${file}; see ${path.join(plan.dir, "logs")}`);
-  return JSON.parse(fs.readFileSync(file, "utf8")) as LoadResult;
+/** Runs one block on the load generator's control socket and returns its results. */
+function runOnLoadGenerator(socketPath: string, block: BlockRequest, timeoutMs: number): Promise<BlockResult> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method: "POST", path: "/block", headers: { "content-type": "application/json" } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => (res.statusCode === 200 ? resolve(JSON.parse(body) as BlockResult) : reject(new LabError(`load generator: ${body.trim()}`))));
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new LabError(`the load generator did not finish a block within ${timeoutMs / 1000} s`)));
+    req.on("error", reject);
+    req.end(JSON.stringify(block));
+  });
 }
 
-async function runPhase(plan: LabPlan, state: StateFile, certs: control.Certificates | undefined, config: Config, rate: number, round: number, o: BenchOptions): Promise<PhaseResult> {
-  const sidecars = config === "sidecar";
-  const phasePlan: LabPlan = { ...plan, options: { ...plan.options, sidecars } };
-  for (const pod of plan.pods) replacePodTable(pod.netns, podRuleset(plan, pod, sidecars));
-  if (config === "agent") {
-    if (!certs) throw new LabError("the agent configuration needs the agent and relay, which are not in this checkout");
-    const pids = plan.nodes.map((node) => control.startAgent(plan, state, node, certs));
-    await control.waitForAgents(plan, pids);
-    const relay = control.startRelay(plan, state, certs);
-    await waitFor("relay", () => control.accepting(plan.options.relayAddress), 60_000, path.join(plan.dir, "logs", "relay.log"), relay);
+class BlockRunner {
+  readonly socket: string;
+
+  constructor(private readonly plan: LabPlan, private readonly sw: ConfigurationSwitch, private readonly o: BenchOptions) {
+    this.socket = path.join(plan.dir, "results", "loadgenerator.sock");
   }
-  const resultsDir = path.join(plan.dir, "results");
-  const out = path.join(resultsDir, `${config}-${rate}-${round}.json`);
-  const hopOut = path.join(resultsDir, `${config}-${rate}-${round}-hop.json`);
-  const load = { rate, duration: o.warmupS + o.measureS, warmup: o.warmupS, out,
-    hop: { rate: o.hopRate, duration: HOP_WARMUP_S + o.hopS, warmup: HOP_WARMUP_S, out: hopOut } };
-  await startReplica(phasePlan, state, load, () => undefined, false);
-  // Let a dozen freshly started processes finish starting before the clock runs.
-  await sleep(SETTLE_MS);
-  startLoadGenerator(phasePlan, state, load);
-  const cgroups = [...plan.pods.map((p) => p.cgroup), ...plan.nodes.map((n) => n.cgroup),
-    ...(config === "agent" ? [...plan.nodes.map((n) => path.join(plan.systemCgroup, `agent-${n.name}`)), path.join(plan.systemCgroup, "relay")] : [])];
-  await sleep(o.warmupS * 1000);
-  const proxyBefore = Object.fromEntries(plan.pods.map((p) => [p.app, cpuSecondsByCommand(p.cgroup).haproxy ?? 0]));
-  const before = snapshot(cgroups);
-  await sleep(o.measureS * 1000);
-  const after = snapshot(cgroups);
-  const seconds = (after.atMs - before.atMs) / 1000;
-  const sidecarCores = Object.fromEntries(plan.pods.map((p) => [p.app, ((cpuSecondsByCommand(p.cgroup).haproxy ?? 0) - proxyBefore[p.app]) / seconds]));
-  const podMemoryMb: Record<string, Record<string, number>> = {};
-  for (const p of plan.pods) podMemoryMb[p.app] = pssByCommand(p.cgroup);
-  const agentMemoryMb: Record<string, number> = {};
-  let relayMemoryMb = 0;
-  if (config === "agent") {
-    for (const n of plan.nodes) agentMemoryMb[n.name] = sumValues(pssByCommand(path.join(plan.systemCgroup, `agent-${n.name}`)));
-    relayMemoryMb = sumValues(pssByCommand(path.join(plan.systemCgroup, "relay")));
+
+  request(rate: number, measureS: number): BlockRequest {
+    const o = this.o;
+    return {
+      rate, duration: o.warmupS + measureS, warmup: o.warmupS,
+      hop: o.hopS > 0 ? { rate: o.hopRate, duration: HOP_WARMUP_S + o.hopS, warmup: HOP_WARMUP_S } : undefined,
+    };
   }
-  const result = await readResult(out, 20_000, plan);
-  const hop = await readResult(hopOut, (HOP_WARMUP_S + o.hopS + 20) * 1000, plan);
-  for (const node of plan.nodes) await killCgroupTree(node.cgroup);
-  await killCgroupTree(plan.systemCgroup);
-  return { config, rate, round, load: result, hop, cores: coresBetween(before, after), sidecarCores, podMemoryMb, agentMemoryMb, relayMemoryMb };
+
+  timeoutMs(request: BlockRequest): number {
+    return (request.duration + (request.hop?.duration ?? 0) + 30) * 1000;
+  }
+
+  async run(block: Block): Promise<BlockRun> {
+    const { plan, sw, o } = this;
+    const config = configOf(block.arm);
+    const attached = await sw.apply(config);
+    const agentCgroups = config === "agent" ? [...plan.nodes.map((n) => sw.agentCgroup(n.name)), sw.relayCgroup] : [];
+    const cgroups = [...plan.pods.map((p) => p.cgroup), ...plan.nodes.map((n) => n.cgroup), ...agentCgroups];
+    await sleep(o.settleS * 1000);
+    const settledS = o.settleS + (await untilQuiet(cgroups));
+    const loadAvg1 = Number(loadAvg().split(" ")[0]);
+    const eventsBefore = config === "agent" ? sum(await sw.kernelEvents()) : 0;
+    const request = this.request(block.rate, o.measureS);
+    const result = runOnLoadGenerator(this.socket, request, this.timeoutMs(request));
+    await sleep(o.warmupS * 1000);
+    const proxyBefore = Object.fromEntries(plan.pods.map((p) => [p.app, cpuSecondsByCommand(p.cgroup).haproxy ?? 0]));
+    const before = snapshot(cgroups);
+    await sleep(o.measureS * 1000);
+    const after = snapshot(cgroups);
+    const seconds = (after.atMs - before.atMs) / 1000;
+    const sidecarCores = Object.fromEntries(plan.pods.map((p) => [p.app, ((cpuSecondsByCommand(p.cgroup).haproxy ?? 0) - proxyBefore[p.app]) / seconds]));
+    const { load, hop } = await result;
+    // Read after the load, so reading every process's page tables does not disturb it.
+    const podMemoryMb: Record<string, Record<string, number>> = {};
+    for (const p of plan.pods) podMemoryMb[p.app] = pssByCommand(p.cgroup);
+    const agentMemoryMb: Record<string, number> = {};
+    for (const n of plan.nodes) if (config === "agent") agentMemoryMb[n.name] = sum(Object.values(pssByCommand(sw.agentCgroup(n.name))));
+    const relayMemoryMb = config === "agent" ? sum(Object.values(pssByCommand(sw.relayCgroup))) : 0;
+    const agentKernelEvents = config === "agent" ? sum(await sw.kernelEvents()) - eventsBefore : 0;
+    return { ...block, config, settledS, loadAvg1, load, hop, cores: coresBetween(before, after), sidecarCores, podMemoryMb, agentMemoryMb, relayMemoryMb, agentLinks: attached.byType, agentKernelEvents };
+  }
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchRun> {
@@ -124,9 +200,11 @@ export async function runBench(o: BenchOptions): Promise<BenchRun> {
     replicaOnly: true,
     nice: o.nice,
   });
+  const arms: Arm[] = o.configs.includes("none") ? [...o.configs, "none-aa"] : [...o.configs];
   const state = StateFile.create(plan.stateFile, plan.options.name, plan.dir, false);
-  const phases: PhaseResult[] = [];
+  const blocks: BlockRun[] = [];
   const startedAt = new Date().toISOString();
+  const loadAvgStart = loadAvg();
   try {
     createInfrastructure(plan, state, (step) => o.log(`setup: ${step}`));
     const resultsDir = path.join(plan.dir, "results");
@@ -134,24 +212,29 @@ export async function runBench(o: BenchOptions): Promise<BenchRun> {
     fs.chownSync(resultsDir, 65534, 65534);
     const available = control.availableComponents();
     const certs = available.includes("agent") && available.includes("relay") ? await control.makeCertificates(plan) : undefined;
-    const total = o.rates.length * o.rounds * o.configs.length;
-    let rotation = 0;
-    for (const rate of o.rates) {
-      for (let round = 0; round < o.rounds; round++, rotation++) {
-        const order = o.configs.map((_, i) => o.configs[(i + rotation) % o.configs.length]);
-        for (const config of order) {
-          o.log(`[${phases.length + 1}/${total}] ${rate} req/s, round ${round + 1}: ${config}`);
-          const r = await runPhase(plan, state, certs, config, rate, round, o);
-          const sorted = [...r.load.latenciesUs].sort((a, b) => a - b);
-          const p99 = sorted.length ? sorted[Math.ceil(0.99 * sorted.length) - 1] / 1000 : NaN;
-          o.log(`    ${r.load.completed}/${r.load.scheduled} ok, ${r.load.errors} errors, p99 ${p99.toFixed(2)} ms, busy ${r.cores.busy.toFixed(2)} cores; hop ${r.hop.completed}/${r.hop.scheduled} ok`);
-          phases.push(r);
-        }
-      }
+    const sw = new ConfigurationSwitch(plan, state, certs);
+    const runner = new BlockRunner(plan, sw, o);
+    o.log("setup: starting the replica and its load generator");
+    await startReplica(plan, state, { rate: o.rates[0] }, () => undefined, false);
+    startLoadGenerator(plan, state, { rate: o.rates[0], control: runner.socket });
+    await waitFor("load generator control socket", () => fs.existsSync(runner.socket), 30_000, path.join(plan.dir, "logs", `${podByApp(plan, "loadgenerator").name}.log`));
+    o.log(`warming the replica up: ${o.prewarmS} s at ${Math.max(...o.rates)} req/s, not recorded`);
+    const prewarm = runner.request(Math.max(...o.rates), o.prewarmS);
+    await runOnLoadGenerator(runner.socket, prewarm, runner.timeoutMs(prewarm));
+    const schedule = blockSchedule(arms, o.rates, o.cycles);
+    for (const [i, block] of schedule.entries()) {
+      const r = await runner.run(block);
+      const s = summarize(r.load.latenciesUs);
+      o.log(`[${i + 1}/${schedule.length}] cycle ${block.cycle + 1}, ${block.rate} req/s, ${block.arm}: ${r.load.completed}/${r.load.scheduled} ok, ` +
+        `p50 ${s.p50Ms.toFixed(1)} p99 ${s.p99Ms.toFixed(1)} ms, settled ${r.settledS.toFixed(1)} s, busy ${r.cores.busy.toFixed(2)} cores, load ${r.loadAvg1}` +
+        (r.hop ? `; hop p99 ${summarize(r.hop.latenciesUs).p99Ms.toFixed(2)} ms` : "") +
+        (block.arm === "agent" ? `; ${sum(Object.values(r.agentLinks))} BPF links, ${r.agentKernelEvents} kernel records` : ""));
+      blocks.push(r);
     }
+    await sw.apply("none");
   } finally {
     await down(plan.options.name, () => undefined);
   }
   const { log: _log, ...rest } = o;
-  return { plan, phases, startedAt, options: rest };
+  return { plan, arms, blocks, startedAt, loadAvgStart, loadAvgEnd: loadAvg(), options: rest };
 }

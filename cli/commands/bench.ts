@@ -1,5 +1,6 @@
-// `flowlens bench`: none vs eBPF agent vs sidecar on the lab replica; prints
-// the figures and writes a Markdown report with SVG plots.
+// `flowlens bench`: none vs eBPF agent vs sidecar on one lab replica switched
+// between them in ABBA blocks; prints the figures and writes a Markdown report
+// with SVG plots.
 import * as path from "node:path";
 import { CONFIGS, runBench, type Config } from "../../bench/mesh/run";
 import { writeReport } from "../../bench/mesh/report";
@@ -9,34 +10,45 @@ import { boolFlag, listFlag, parseFlags, stringFlag } from "../lib/flags";
 
 const FLAGS = {
   rates: { type: "string" },
-  rounds: { type: "string" },
+  cycles: { type: "string" },
+  settle: { type: "string" },
   warmup: { type: "string" },
   measure: { type: "string" },
+  prewarm: { type: "string" },
   configs: { type: "string" },
   "hop-rate": { type: "string" },
   hop: { type: "string" },
   nice: { type: "string" },
+  short: { type: "boolean" },
   out: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
-const DEFAULTS = { rates: "10,25", rounds: "2", warmup: "3", measure: "6", configs: CONFIGS.join(","), hopRate: "100", hop: "4", nice: "0", out: "bench/results" };
+const DEFAULTS = { rates: "25", cycles: "10", settle: "2", warmup: "2", measure: "12", prewarm: "20", configs: CONFIGS.join(","), hopRate: "100", hop: "3", nice: "0", out: "bench/results" };
+/** --short: a quick run while developing; too few blocks to resolve a few percent. */
+const SHORT = { cycles: "2", settle: "1", warmup: "2", measure: "5", prewarm: "8", hop: "2" };
 
 const HELP = `usage: flowlens bench [flags]
 
-Runs the lab replica under three configurations (none, agent, sidecar) at
-fixed request rates, alternating them, and writes OUT/mesh-<time>/report.md.
-Takes about rates x rounds x 3 x (warmup + measure + hop + 11 s): about 4.5 minutes by default.
+Runs one lab replica and switches it between configurations (none, agent,
+sidecar, plus a second none as the A/A control) in short blocks, in mirrored
+(ABBA) order each cycle, and writes OUT/mesh-<time>/report.md with the p99
+ratio's bootstrap interval and whether the agent's 3% target is shown.
+Takes about cycles x arms x (settle + warmup + measure + hop + 3 s): about 15
+minutes by default, about 1.5 minutes with --short.
 
   --rates R1,R2       frontend requests per second (default ${DEFAULTS.rates})
-  --rounds N          rounds per rate (default ${DEFAULTS.rounds})
-  --warmup S          seconds before measuring, per phase (default ${DEFAULTS.warmup})
-  --measure S         measured seconds per phase (default ${DEFAULTS.measure})
-  --configs LIST      subset of ${CONFIGS.join(",")} (default all)
-  --hop-rate N        direct gRPC calls/s to one service after each phase (default ${DEFAULTS.hopRate})
-  --hop S             seconds of that single-hop load (default ${DEFAULTS.hop})
+  --cycles N          cycles; each runs every arm once per rate (default ${DEFAULTS.cycles})
+  --settle S          seconds after a switch before the load starts (default ${DEFAULTS.settle})
+  --warmup S          seconds of unrecorded load per block (default ${DEFAULTS.warmup})
+  --measure S         measured seconds per block (default ${DEFAULTS.measure})
+  --prewarm S         seconds of unrecorded load before the first block (default ${DEFAULTS.prewarm})
+  --configs LIST      subset of ${CONFIGS.join(",")} (default all; none adds the A/A control)
+  --hop-rate N        direct gRPC calls/s to one service after each block (default ${DEFAULTS.hopRate})
+  --hop S             seconds of that single-hop load, 0 for none (default ${DEFAULTS.hop})
   --nice N            niceness of every lab process, the same in all configurations, so
                       other work on the machine disturbs the comparison less (default ${DEFAULTS.nice})
+  --short             ${SHORT.cycles} cycles of ${SHORT.measure} s blocks, for development (explicit flags still apply)
   --out DIR           report folder (default ${DEFAULTS.out})
 `;
 
@@ -64,16 +76,21 @@ export async function run(argv: string[]): Promise<number> {
     const configs = listFlag(flags, "configs");
     const chosen = (configs.length ? configs : CONFIGS) as Config[];
     for (const c of chosen) if (!CONFIGS.includes(c)) throw new UsageError(`--configs: unknown configuration "${c}"; use ${CONFIGS.join(", ")}`);
+    const base = boolFlag(flags, "short") ? { ...DEFAULTS, ...SHORT } : DEFAULTS;
+    const seconds = (name: "settle" | "warmup" | "measure" | "prewarm", max: number) => positive(name, stringFlag(flags, name) ?? base[name], max);
+    const hop = stringFlag(flags, "hop") ?? base.hop;
     const options = {
       rates,
-      rounds: Math.floor(positive("rounds", stringFlag(flags, "rounds") ?? DEFAULTS.rounds, 20)),
-      warmupS: positive("warmup", stringFlag(flags, "warmup") ?? DEFAULTS.warmup, 300),
-      measureS: positive("measure", stringFlag(flags, "measure") ?? DEFAULTS.measure, 600),
+      cycles: Math.floor(positive("cycles", stringFlag(flags, "cycles") ?? base.cycles, 100)),
+      settleS: seconds("settle", 60),
+      warmupS: seconds("warmup", 300),
+      measureS: seconds("measure", 600),
+      prewarmS: seconds("prewarm", 600),
       configs: chosen,
-      hopRate: positive("hop-rate", stringFlag(flags, "hop-rate") ?? DEFAULTS.hopRate, 5000),
-      hopS: positive("hop", stringFlag(flags, "hop") ?? DEFAULTS.hop, 600),
-      nice: niceness(stringFlag(flags, "nice") ?? DEFAULTS.nice),
-      log: (line: string) => process.stdout.write(`${line}\n`),
+      hopRate: positive("hop-rate", stringFlag(flags, "hop-rate") ?? base.hopRate, 5000),
+      hopS: hop === "0" ? 0 : positive("hop", hop, 600),
+      nice: niceness(stringFlag(flags, "nice") ?? base.nice),
+      log: (line: string) => void process.stdout.write(`${line}\n`),
     };
     const result = await runBench(options);
     const report = writeReport(result, path.resolve(stringFlag(flags, "out") ?? DEFAULTS.out));

@@ -2,25 +2,33 @@
 // schedule whether or not earlier ones finished, and latency is measured from
 // the scheduled start, so a slow server cannot hide its queueing: no
 // coordinated omission). The frontend request mix follows microservices-demo's
-// locustfile task weights; the optional "hop" load calls one gRPC service
-// directly, to measure a single service-to-service hop.
+// locustfile task weights. For the benchmark it runs blocks on request, each
+// optionally followed by a "hop" load that calls one gRPC service directly,
+// to measure a single service-to-service hop.
 import * as fs from "node:fs";
 import * as http from "node:http";
 import { PRODUCTS } from "./catalog";
-import { client } from "./rpc";
+import { resetConnections } from "./connections";
+import { client, type UnaryClient } from "./rpc";
 
 export interface LoadOptions {
   frontend: string;
   rate: number;
-  /** Seconds to run; 0 runs until the process is stopped. */
+  egressTargets: string[];
+}
+
+/** One measured block of load, as the benchmark asks for it over the control socket. */
+export interface BlockRequest {
+  rate: number;
+  /** Seconds of load, warm-up included. */
   duration: number;
   /** Leading seconds left out of the recorded results. */
   warmup: number;
-  out?: string;
-  egressTargets: string[];
-  /** After the frontend load: direct gRPC calls to currencyservice at this address. */
-  hop?: { address: string; rate: number; duration: number; warmup: number; out: string };
+  /** After the frontend load: direct gRPC calls to currencyservice. */
+  hop?: { rate: number; duration: number; warmup: number };
 }
+
+export interface BlockResult { load: LoadResult; hop?: LoadResult }
 
 export interface LoadResult {
   rate: number;
@@ -42,8 +50,9 @@ const TASKS: [number, () => { method: string; path: string; body?: string }][] =
 ];
 const TOTAL_WEIGHT = TASKS.reduce((n, [w]) => n + w, 0);
 
-// A seeded generator so every configuration of a benchmark replays the same sequence.
-let seed = 0x9e3779b9;
+// A seeded generator so every benchmark block replays the same sequence.
+const SEED = 0x9e3779b9;
+let seed = SEED;
 function random(): number {
   seed ^= seed << 13;
   seed ^= seed >>> 17;
@@ -105,20 +114,16 @@ async function openLoop(rate: number, duration: number, warmup: number, record: 
   return result;
 }
 
-function writeResult(file: string, result: LoadResult): void {
-  fs.writeFileSync(`${file}.tmp`, JSON.stringify(result));
-  fs.renameSync(`${file}.tmp`, file);
-}
+const USERS = Array.from({ length: 64 }, (_, i) => `user-${i}`);
 
-export async function runLoad(opts: LoadOptions): Promise<void> {
-  const [host, port] = opts.frontend.split(":");
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
-  const users = Array.from({ length: 64 }, (_, i) => `user-${i}`);
-  const sendPage: Send = (done) => {
+/** Sends the locustfile's request mix to the frontend over keep-alive connections of `agent`. */
+function pageSender(frontend: string, agent: http.Agent): Send {
+  const [host, port] = frontend.split(":");
+  return (done) => {
     const task = nextTask();
     const req = http.request(
       { host, port: Number(port), method: task.method, path: task.path, agent,
-        headers: { cookie: `shop_session-id=${pick(users)}`, ...(task.body ? { "content-type": "application/x-www-form-urlencoded" } : {}) } },
+        headers: { cookie: `shop_session-id=${pick(USERS)}`, ...(task.body ? { "content-type": "application/x-www-form-urlencoded" } : {}) } },
       (res) => {
         res.resume();
         res.on("end", () => done((res.statusCode ?? 500) < 400));
@@ -127,19 +132,70 @@ export async function runLoad(opts: LoadOptions): Promise<void> {
     req.on("error", () => done(false));
     req.end(task.body);
   };
-  const probes = opts.egressTargets.length > 0 ? setInterval(() => probeEgress(opts.egressTargets), 2000) : undefined;
-  // Steady lab traffic (no output file) records nothing, so it can run for days.
-  const pages = await openLoop(opts.rate, opts.duration, opts.warmup, opts.out !== undefined, sendPage);
-  if (probes) clearInterval(probes);
+}
+
+/** Steady lab traffic: records nothing, so it can run for days. */
+export async function runLoad(opts: LoadOptions): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
+  if (opts.egressTargets.length > 0) setInterval(() => probeEgress(opts.egressTargets), 2000);
+  await openLoop(opts.rate, 0, 0, false, pageSender(opts.frontend, agent));
+}
+
+/**
+ * Runs one block: the frontend load on new connections, then the optional
+ * single-hop load. Every block replays the same request sequence.
+ */
+async function runBlock(frontend: string, currency: UnaryClient | undefined, block: BlockRequest): Promise<BlockResult> {
+  seed = SEED;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
+  const load = await openLoop(block.rate, block.duration, block.warmup, true, pageSender(frontend, agent));
   agent.destroy();
-  if (opts.out) writeResult(opts.out, pages);
-  if (opts.hop) {
-    const currency = client("CurrencyService", opts.hop.address);
-    const request = { from: { currency_code: "USD", units: 19, nanos: 990000000 }, to_code: "EUR" };
-    const sendCall: Send = (done) => void currency.Convert(request).then(() => done(true), () => done(false));
-    await currency.GetSupportedCurrencies({}); // connect before the clock starts
-    writeResult(opts.hop.out, await openLoop(opts.hop.rate, opts.hop.duration, opts.hop.warmup, true, sendCall));
+  if (!block.hop || !currency) return { load };
+  const request = { from: { currency_code: "USD", units: 19, nanos: 990000000 }, to_code: "EUR" };
+  const sendCall: Send = (done) => void currency.Convert(request).then(() => done(true), () => done(false));
+  await currency.GetSupportedCurrencies({}); // connect before the clock starts
+  return { load, hop: await openLoop(block.hop.rate, block.hop.duration, block.hop.warmup, true, sendCall) };
+}
+
+/** The block in `body`, or what is wrong with it. */
+function parseBlock(body: string): BlockRequest | string {
+  let block: BlockRequest;
+  try {
+    block = JSON.parse(body) as BlockRequest;
+  } catch (err) {
+    return `the block is not JSON (${(err as Error).message})`;
   }
+  const ok = (l: { rate: number; duration: number; warmup: number }) => l.rate > 0 && l.warmup >= 0 && l.duration > l.warmup;
+  if (!ok(block) || (block.hop && !ok(block.hop))) return `block ${body} needs rate > 0 and duration > warmup >= 0 (for the hop too)`;
+  return block;
+}
+
+/**
+ * The benchmark's load generator: stays up between blocks (so its code is warm)
+ * and runs each block that is POSTed as JSON to /block on the Unix socket
+ * `socketPath`, answering with the block's results.
+ */
+export async function serveBlocks(socketPath: string, frontend: string, currencyAddress: string): Promise<http.Server> {
+  const currency = currencyAddress ? client("CurrencyService", currencyAddress) : undefined;
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (c: string) => (body += c));
+    req.on("end", () => {
+      const fail = (status: number, message: string) => void res.writeHead(status, { "content-type": "text/plain" }).end(`loadgenerator: ${message}\n`);
+      if (req.method !== "POST" || req.url !== "/block") return fail(404, `${req.method} ${req.url} is not served; POST a block to /block`);
+      const block = parseBlock(body);
+      if (typeof block === "string") return fail(400, block);
+      resetConnections();
+      runBlock(frontend, currency, block).then(
+        (result) => void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(result)),
+        (err: Error) => fail(500, err.message),
+      );
+    });
+  });
+  fs.rmSync(socketPath, { force: true });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return server;
 }
 
 /** Requests to hosts outside the cluster, so egress NAT shows in the flows. */

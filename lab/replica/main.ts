@@ -1,9 +1,10 @@
 // Entry point of every replica process: `main <role>` with its settings in the
-// environment, as the lab sets them (PORT, *_ADDR, load options).
+// environment, as the lab sets them (PORT, *_ADDR, LOAD_RATE or LOAD_CONTROL).
 import { STARTERS } from "./backends";
 import { startExternal } from "./external";
 import { startFrontend } from "./frontend";
-import { runLoad } from "./loadgen";
+import { resetConnections } from "./connections";
+import { runLoad, serveBlocks } from "./loadgen";
 
 function numberEnv(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -22,29 +23,18 @@ async function main(role: string | undefined): Promise<void> {
   } else if (role === "loadgenerator") {
     const frontend = process.env.FRONTEND_ADDR;
     if (!frontend) throw new Error("replica: FRONTEND_ADDR is not set; the lab sets it to the frontend Service address");
-    await runLoad({
-      frontend,
-      rate: numberEnv("LOAD_RATE", 5),
-      duration: numberEnv("LOAD_DURATION", 0),
-      warmup: numberEnv("LOAD_WARMUP", 0),
-      out: process.env.LOAD_OUT || undefined,
-      egressTargets: (process.env.EGRESS_TARGETS ?? "").split(",").filter(Boolean),
-      hop: process.env.HOP_OUT
-        ? {
-            address: process.env.CURRENCY_SERVICE_ADDR ?? "",
-            rate: numberEnv("HOP_RATE", 100),
-            duration: numberEnv("HOP_DURATION", 5),
-            warmup: numberEnv("HOP_WARMUP", 1),
-            out: process.env.HOP_OUT,
-          }
-        : undefined,
-    });
+    const control = process.env.LOAD_CONTROL;
+    if (control) await serveBlocks(control, frontend, process.env.CURRENCY_SERVICE_ADDR ?? "");
+    else await runLoad({ frontend, rate: numberEnv("LOAD_RATE", 5), egressTargets: (process.env.EGRESS_TARGETS ?? "").split(",").filter(Boolean) });
   } else if (role && STARTERS[role]) {
     await STARTERS[role](port);
   } else {
     throw new Error(`replica: unknown role "${role ?? ""}"; expected frontend, loadgenerator, external or one of ${Object.keys(STARTERS).join(", ")}`);
   }
 }
+
+// The benchmark sends SIGHUP when it switches configurations under the running replica.
+process.on("SIGHUP", resetConnections);
 
 main(process.argv[2]).catch((err: Error) => {
   process.stderr.write(`${err.message}\n`);

@@ -1,12 +1,16 @@
-// A minimal RESP client for the cart: pipelined commands over one TCP connection.
+// A minimal RESP client for the cart: pipelined commands over one TCP
+// connection, replaced by a new one when connections are reset.
 import * as net from "node:net";
+import { onReset } from "./connections";
 
 type Reply = string | number | null | Reply[];
 
-export class RedisConnection {
+/** One connection: replies arrive in the order the commands were sent. */
+class Pipeline {
   private readonly socket: net.Socket;
   private readonly waiting: { resolve(r: Reply): void; reject(e: Error): void }[] = [];
   private buffer = Buffer.alloc(0);
+  private closing = false;
 
   constructor(host: string, port: number) {
     this.socket = net.connect({ host, port });
@@ -16,13 +20,19 @@ export class RedisConnection {
     this.socket.on("close", () => this.failAll(new Error(`redis connection to ${host}:${port} closed`)));
   }
 
-  command(...args: string[]): Promise<Reply> {
+  command(args: string[]): Promise<Reply> {
     let out = `*${args.length}\r\n`;
     for (const a of args) out += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
     return new Promise((resolve, reject) => {
       this.waiting.push({ resolve, reject });
       this.socket.write(out);
     });
+  }
+
+  /** Closes the connection once every reply still owed has arrived. */
+  retire(): void {
+    this.closing = true;
+    if (this.waiting.length === 0) this.socket.end();
   }
 
   private failAll(err: Error): void {
@@ -33,12 +43,29 @@ export class RedisConnection {
     this.buffer = Buffer.concat([this.buffer, chunk]);
     for (;;) {
       const parsed = parse(this.buffer, 0);
-      if (!parsed) return;
+      if (!parsed) break;
       this.buffer = this.buffer.subarray(parsed.next);
       const waiter = this.waiting.shift();
       if (parsed.error) waiter?.reject(new Error(`redis: ${parsed.error}`));
       else waiter?.resolve(parsed.value);
     }
+    if (this.closing && this.waiting.length === 0) this.socket.end();
+  }
+}
+
+export class RedisConnection {
+  private current: Pipeline;
+
+  constructor(host: string, port: number) {
+    this.current = new Pipeline(host, port);
+    onReset(() => {
+      this.current.retire();
+      this.current = new Pipeline(host, port);
+    });
+  }
+
+  command(...args: string[]): Promise<Reply> {
+    return this.current.command(args);
   }
 }
 

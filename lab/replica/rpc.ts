@@ -2,6 +2,7 @@
 import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { onReset } from "./connections";
 
 const PROTO = path.join(__dirname, "boutique.proto");
 
@@ -37,10 +38,20 @@ export async function serve(serviceName: string, port: number, handlers: Handler
 
 export type UnaryClient = Record<string, (request: object) => Promise<any>>;
 
-/** A client of `serviceName` at `address` whose methods return promises. */
+/**
+ * A client of `serviceName` at `address` whose methods return promises. Its
+ * channel is replaced when connections are reset; calls already under way
+ * finish on the old one, which closes once they have.
+ */
 export function client(serviceName: string, address: string): UnaryClient {
   const ctor = boutique()[serviceName] as grpc.ServiceClientConstructor;
-  const raw = new ctor(address, grpc.credentials.createInsecure()) as any;
+  // A channel of its own (not the process-wide subchannel pool), so closing it closes its connection.
+  const open = () => new ctor(address, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }) as any;
+  let raw = open();
+  onReset(() => {
+    raw.close();
+    raw = open();
+  });
   const wrapped: UnaryClient = {};
   for (const method of Object.keys(ctor.service)) {
     wrapped[method] = (request) =>
