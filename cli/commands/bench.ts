@@ -47,7 +47,8 @@ minutes by default, about 1.5 minutes with --short.
   --hop-rate N        direct gRPC calls/s to one service after each block (default ${DEFAULTS.hopRate})
   --hop S             seconds of that single-hop load, 0 for none (default ${DEFAULTS.hop})
   --nice N            niceness of every lab process, the same in all configurations, so
-                      other work on the machine disturbs the comparison less (default ${DEFAULTS.nice})
+                      other work on the machine disturbs the comparison less; write a
+                      negative value as --nice=-5 (default ${DEFAULTS.nice})
   --short             ${SHORT.cycles} cycles of ${SHORT.measure} s blocks, for development (explicit flags still apply)
   --out DIR           report folder (default ${DEFAULTS.out})
 `;
