@@ -72,7 +72,9 @@ describe("the image build stage, run on this host", () => {
         .map((l) => l.split(/\s+/)[3]),
       "/src/node_modules",
       "/src/ui/dist",
+      ...instructions.filter((l) => l.startsWith("RUN npx tsx scripts/build-dist.ts ")).map(() => "/src/dist"),
     ];
+    expect(produced).toContain("/src/dist");
     expect(produced).toEqual(expect.arrayContaining(["/src/bpf/.output", "/src/agent/native/build/Release"]));
     const sources = instructions
       .filter((l) => l.startsWith("COPY --from=build "))
