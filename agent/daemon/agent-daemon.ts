@@ -1,20 +1,22 @@
 // Wires the node agent together: kernel records -> flows -> ring, metrics and
 // the Observer server; enrichment from the file or the Kubernetes API.
 import * as fs from "node:fs";
-import { KernelCapture, type RawRecords } from "../kernel/capture";
-import { FL_RECORD_SIZE, type KernelRecord } from "../kernel/record";
+import { KernelCapture } from "../kernel/capture";
+import type { KernelRecord } from "../kernel/record";
 import type { Enrichment } from "../enrichment/types";
 import { MetadataFileEnrichment } from "../enrichment/metadata-file";
 import { KubernetesEnrichment } from "../enrichment/kubernetes";
 import { inClusterConfig } from "../enrichment/kubernetes-client";
 import type { AgentConfig } from "./config";
 import { FlowBuilder } from "./flow-builder";
+import { FlowColumns, FlowIds } from "./flow-entry";
 import { FlowRing } from "./flow-ring";
 import { AgentMetrics } from "./metrics";
 import { MetricsServer } from "./metrics-server";
 import { NatTable, patchRecent } from "./nat-table";
 import { ObserverServer, type ServerTls } from "./observer-server";
 import { RateWindow } from "./rate-window";
+import { RecordIngest } from "./record-ingest";
 
 /** Ring events searched for a connection's earlier records when its NAT binding arrives. */
 const NAT_PATCH_LOOKBACK = 4096;
@@ -56,6 +58,7 @@ export class AgentDaemon {
   private metricsServer?: MetricsServer;
   private lossTimer?: NodeJS.Timeout;
   private readonly ring: FlowRing;
+  private readonly columns: FlowColumns;
   private readonly metrics = new AgentMetrics();
   private readonly nat = new NatTable();
   private readonly flowsRate = new RateWindow(60);
@@ -70,7 +73,8 @@ export class AgentDaemon {
     log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
   ) {
     this.log = log;
-    this.ring = new FlowRing(config.ringCapacity);
+    this.columns = new FlowColumns(config.ringCapacity, new FlowIds(config.nodeName));
+    this.ring = new FlowRing(config.ringCapacity, this.columns);
   }
 
   async start(): Promise<void> {
@@ -95,23 +99,11 @@ export class AgentDaemon {
       flushIntervalMs: config.flushIntervalMs,
       tcInterfaces: config.tcInterfaces,
     });
-    this.capture.onRecords((records: KernelRecord[], raw?: RawRecords) => {
-      const now = Date.now();
-      this.eventsRate.add(records.length);
-      this.metrics.received(records.length);
-      for (let i = 0; i < records.length; i++) {
-        const r = records[i];
-        if (r.kind === "nat") {
-          this.learnNat(r);
-          continue;
-        }
-        const entry = builder.build(r, raw, i * FL_RECORD_SIZE);
-        entry.sourceXlated = this.nat.sourceXlatedOf(r);
-        this.ring.push({ entry, timeMs: now });
-        this.metrics.observe(entry, r);
-      }
-      this.flowsRate.add(records.length);
-      this.metrics.ringFlows.set(this.ring.size);
+    const ingest = new RecordIngest({ ring: this.ring, columns: this.columns, builder, metrics: this.metrics, nat: this.nat, onNat: (r) => this.learnNat(r) });
+    this.capture.onBatches((batch) => {
+      ingest.ingest(batch, Date.now());
+      this.eventsRate.add(batch.count);
+      this.flowsRate.add(batch.count);
     });
     this.attached = true;
     this.lossTimer = setInterval(() => this.pollLosses(), 1000);

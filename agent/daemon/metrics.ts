@@ -2,8 +2,8 @@
 // Flowlens' own under flowlens_. Kernel records carry counters cumulative per
 // flow; byte and packet metrics add only what grew since the flow's last record.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { IPPROTO_TCP, TCP_FLAGS, type KernelRecord } from "../kernel/record";
-import { dropReasonOf, type FlowEntry } from "./flow-builder";
+import { IPPROTO_TCP, TCP_FLAGS, type ArrivalFields } from "../kernel/record";
+import { dropReasonOf } from "./flow-entry";
 import { AddressIds, FlowKeyTable } from "./flow-key-table";
 
 /** Protocol label values as Hubble's metrics spell them (the Layer4 oneof names). */
@@ -80,8 +80,8 @@ export class AgentMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: "flowlens_agent_" });
   }
 
-  /** Counts one kernel record of a resolved entry (no Flow object is built for metrics); pass the decoded record when at hand. */
-  observe(entry: FlowEntry, record: KernelRecord = entry.record): void {
+  /** Counts one kernel record as it arrives (no Flow object is built for metrics). */
+  observe(record: ArrivalFields, isReply: boolean | undefined): void {
     const protocol = PROTOCOL_NAMES[record.protocol] ?? "unknown";
     const family = record.family === 6 ? "IPv6" : "IPv4";
     const dropReason = dropReasonOf(record);
@@ -96,7 +96,7 @@ export class AgentMetrics {
       if (bits & TCP_FLAGS.FIN) this.tcpFlags.add("FIN", family);
       if (bits & TCP_FLAGS.RST) this.tcpFlags.add("RST", family);
     }
-    if (record.kind === "flow_start" && entry.isReply !== true && PORTED.has(record.protocol)) {
+    if (record.kind === "flow_start" && isReply !== true && PORTED.has(record.protocol)) {
       this.ports.add(protocol, record.dstPort);
     }
     if (record.kind === "flow_start" || record.kind === "tcp_flags" || record.kind === "flush") this.countDelta(record, protocol);
@@ -104,26 +104,23 @@ export class AgentMetrics {
     if (record.kind === "retransmit") this.retransmits.inc();
   }
 
-  private countDelta(r: KernelRecord, protocol: string): void {
+  private countDelta(r: ArrivalFields, protocol: string): void {
     // One hook's view of one direction; both hooks on one packet would count it twice anyway.
     const src = this.addresses.endpoint(r.srcAddr, r.family, r.srcPort);
     const dst = this.addresses.endpoint(r.dstAddr, r.family, r.dstPort);
     const c = r.protocol * 4 + (r.direction === "ingress" ? 1 : r.direction === "egress" ? 2 : 0);
-    let slot = this.lastCounters.find(src, dst, c);
+    // A new key starts at zero, so its first record counts whole.
+    const slot = this.lastCounters.insert(src, dst, c);
+    const last = this.lastCounters.values;
     let dp = r.packets;
     let db = r.bytes;
-    if (slot < 0) {
-      slot = this.lastCounters.insert(src, dst, c);
-    } else {
-      const last = this.lastCounters.values;
-      // A flow re-created in the kernel (evicted, then seen again) starts from zero.
-      if (r.packets >= last[slot * 2] && r.bytes >= last[slot * 2 + 1]) {
-        dp -= last[slot * 2];
-        db -= last[slot * 2 + 1];
-      }
+    // A flow re-created in the kernel (evicted, then seen again) starts from zero.
+    if (r.packets >= last[slot * 2] && r.bytes >= last[slot * 2 + 1]) {
+      dp -= last[slot * 2];
+      db -= last[slot * 2 + 1];
     }
-    this.lastCounters.values[slot * 2] = r.packets;
-    this.lastCounters.values[slot * 2 + 1] = r.bytes;
+    last[slot * 2] = r.packets;
+    last[slot * 2 + 1] = r.bytes;
     if (dp > 0) this.packets.add(protocol, r.direction, dp);
     if (db > 0) this.bytes.add(protocol, r.direction, db);
   }

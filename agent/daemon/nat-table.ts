@@ -3,7 +3,10 @@
 // (Hubble's IP.source_xlated). Bounded in size and age: the kernel reports every
 // source NAT binding of the machine, and only those of flows this node observes
 // are ever looked up again.
-import type { KernelRecord } from "../kernel/record";
+import type { ArrivalFields, KernelRecord } from "../kernel/record";
+
+/** What a flow record's NAT lookup reads. */
+type TupleFields = Pick<ArrivalFields, "protocol" | "srcAddr" | "dstAddr" | "srcPort" | "dstPort" | "direction">;
 
 export interface NatTableOptions {
   /** Translations kept at most. @default 65536 */
@@ -24,7 +27,7 @@ const IPPROTO_ICMP = 1;
 const IPPROTO_ICMPV6 = 58;
 
 /** The connection's original tuple: the direction in which the source is the local pod. */
-function tupleKey(r: KernelRecord): string {
+function tupleKey(r: TupleFields): string {
   const icmp = r.protocol === IPPROTO_ICMP || r.protocol === IPPROTO_ICMPV6;
   return icmp ? `${r.protocol}|${r.srcAddr}|0|${r.dstAddr}|0` : `${r.protocol}|${r.srcAddr}|${r.srcPort}|${r.dstAddr}|${r.dstPort}`;
 }
@@ -71,7 +74,7 @@ export class NatTable {
    * The translated source of a flow record, or undefined. Only egress records can match: their source is
    * the local end, as in the original tuple; a reply has the tuple reversed.
    */
-  sourceXlatedOf(r: KernelRecord): string | undefined {
+  sourceXlatedOf(r: TupleFields): string | undefined {
     if (r.direction !== "egress" || this.size === 0) return undefined;
     if (!this.youngDestinations.has(r.dstAddr) && !this.oldDestinations.has(r.dstAddr)) return undefined;
     const key = tupleKey(r);
@@ -93,7 +96,7 @@ export class NatTable {
   }
 
   /** True when flow record `r` belongs to the connection `natKey` (from learn()). */
-  static matches(natKey: string, r: KernelRecord): boolean {
+  static matches(natKey: string, r: TupleFields): boolean {
     return r.direction === "egress" && tupleKey(r) === natKey;
   }
 

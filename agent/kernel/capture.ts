@@ -13,21 +13,29 @@ import {
   FL_FLOW_KEY_SIZE,
   FL_FLOW_VALUE_SIZE,
   FL_RECORD_SIZE,
-  flushRecordFromFlow,
+  writeFlushRecord,
   type Hook,
   type KernelRecord,
 } from "./record";
 
 /**
- * A drained batch as the kernel wrote it: record i is at byte i * FL_RECORD_SIZE, and decodes again with
- * decodeRecordAt(bytes, offset, bootToWallNs). The buffer is a fresh copy per batch, never reused.
+ * Records as the kernel wrote them: record i is at byte i * FL_RECORD_SIZE of `bytes`. The bytes are only
+ * valid during the listener's call: the next batch overwrites them, so a listener copies what it keeps.
  */
-export interface RawRecords {
+export interface RecordBatch {
   readonly bytes: Buffer;
+  readonly count: number;
+  /** Added to the records' kernel boot-time stamps to get wall-clock ns. */
   readonly bootToWallNs: bigint;
 }
 
-export type RecordsListener = (records: KernelRecord[], raw?: RawRecords) => void;
+export type BatchListener = (batch: RecordBatch) => void;
+export type RecordsListener = (records: KernelRecord[]) => void;
+
+/** Records per drained batch: bounds the work between event-loop turns when the kernel outpaces JavaScript. */
+const BATCH_RECORDS = 4096;
+/** Flush records handed on per event-loop turn, so ring-buffer records are not held up behind a large flush. */
+const FLUSH_CHUNK_RECORDS = 256;
 
 export const DEFAULT_OBJECT_PATH = path.resolve(__dirname, "../../bpf/.output/flowlens.bpf.o");
 
@@ -117,7 +125,11 @@ function ifindexOf(name: string): number {
 }
 
 export class KernelCapture {
-  private readonly listeners: Array<RecordsListener> = [];
+  private readonly batchListeners: BatchListener[] = [];
+  private readonly recordListeners: RecordsListener[] = [];
+  private readonly batchBytes = Buffer.alloc(BATCH_RECORDS * FL_RECORD_SIZE);
+  private readonly flushBytes = Buffer.alloc(FLUSH_CHUNK_RECORDS * FL_RECORD_SIZE);
+  private flushing = false;
   private readonly netns = new Set<number>();
   private readonly flushTimer: NodeJS.Timeout;
   private lastFlushBootNs = 0n;
@@ -152,9 +164,8 @@ export class KernelCapture {
     obj.mapUpdate("fl_config", u32Key(0), config);
     this.refreshNetns();
 
-    obj.startRingBuffer("fl_events", FL_RECORD_SIZE, (buf) => {
-      const bootToWallNs = bootToWallClockOffsetNs();
-      this.emit(decodeRecords(buf, bootToWallNs), { bytes: buf, bootToWallNs });
+    obj.startRingBuffer("fl_events", FL_RECORD_SIZE, this.batchBytes, (count) => {
+      this.emit({ bytes: this.batchBytes, count, bootToWallNs: bootToWallClockOffsetNs() });
     });
     for (const prog of TRACING_PROGRAMS) obj.attachTracing(prog);
     if (egressNat) obj.attachTracing(NAT_PROGRAM);
@@ -173,17 +184,22 @@ export class KernelCapture {
     this.flushTimer.unref();
   }
 
-  /**
-   * Registers a listener; each call gets the records of one drained batch (with the batch's bytes) or one
-   * flush (synthesized records, no bytes).
-   */
-  onRecords(cb: RecordsListener): void {
-    this.listeners.push(cb);
+  /** Registers a listener for each drained batch and each chunk of a flush, as the kernel's bytes. */
+  onBatches(cb: BatchListener): void {
+    this.batchListeners.push(cb);
   }
 
-  private emit(records: KernelRecord[], raw?: RawRecords): void {
-    if (records.length === 0) return;
-    for (const cb of this.listeners) cb(records, raw);
+  /** Registers a listener for the same batches decoded into objects (convenient, but an object per record). */
+  onRecords(cb: RecordsListener): void {
+    this.recordListeners.push(cb);
+  }
+
+  private emit(batch: RecordBatch): void {
+    if (batch.count === 0) return;
+    for (const cb of this.batchListeners) cb(batch);
+    if (this.recordListeners.length === 0) return;
+    const records = decodeRecords(batch.bytes.subarray(0, batch.count * FL_RECORD_SIZE), batch.bootToWallNs);
+    for (const cb of this.recordListeners) cb(records);
   }
 
   private nowBootNs(): bigint {
@@ -208,31 +224,57 @@ export class KernelCapture {
 
   /**
    * Delivers pending ring-buffer records, then reports every flow active since the previous flush and
-   * forgets flows idle for several intervals (their next packet starts a new flow). Runs on the interval;
-   * callable any time.
+   * forgets flows idle for several intervals (their next packet starts a new flow). The flows' counters
+   * are read at once and stamped with that time; their records are handed on FLUSH_CHUNK_RECORDS per
+   * event-loop turn. Runs on the interval; callable any time (a call while a flush is being handed on is
+   * covered by it).
    */
   flush(): void {
-    if (this.closed) return;
+    if (this.closed || this.flushing) return;
     this.obj.drainRingBuffer();
     this.refreshNetns();
-    const offset = bootToWallClockOffsetNs();
+    const bootToWallNs = bootToWallClockOffsetNs();
     const now = this.nowBootNs();
     const idleBefore = now - BigInt(Math.max(IDLE_MIN_MS, IDLE_FLUSH_INTERVALS * this.flushIntervalMs)) * 1_000_000n;
-    const records: KernelRecord[] = [];
+    const active: Array<{ keys: Buffer; values: Buffer; hook: Hook; index: number[] }> = [];
     for (const { map, hook } of FLOW_MAPS) {
       const { keys, values, count } = this.obj.mapLookupBatch(map);
       const idle: Buffer[] = [];
+      const index: number[] = [];
       for (let i = 0; i < count; i++) {
-        const k = i * FL_FLOW_KEY_SIZE;
-        const v = i * FL_FLOW_VALUE_SIZE;
-        const lastSeen = values.readBigUInt64LE(v + 24);
-        if (lastSeen > this.lastFlushBootNs) records.push(flushRecordFromFlow(keys, k, values, v, hook, now, offset));
-        else if (lastSeen < idleBefore) idle.push(keys.subarray(k, k + FL_FLOW_KEY_SIZE));
+        const lastSeen = values.readBigUInt64LE(i * FL_FLOW_VALUE_SIZE + 24);
+        if (lastSeen > this.lastFlushBootNs) index.push(i);
+        else if (lastSeen < idleBefore) idle.push(keys.subarray(i * FL_FLOW_KEY_SIZE, (i + 1) * FL_FLOW_KEY_SIZE));
       }
       if (idle.length > 0) this.obj.mapDeleteBatch(map, Buffer.concat(idle));
+      if (index.length > 0) active.push({ keys, values, hook, index });
     }
     this.lastFlushBootNs = now;
-    this.emit(records);
+    let map = 0;
+    let next = 0;
+    const handOn = () => {
+      if (this.closed) {
+        this.flushing = false;
+        return;
+      }
+      let count = 0;
+      while (map < active.length && count < FLUSH_CHUNK_RECORDS) {
+        const { keys, values, hook, index } = active[map];
+        const i = index[next];
+        writeFlushRecord(this.flushBytes, count * FL_RECORD_SIZE, keys, i * FL_FLOW_KEY_SIZE, values, i * FL_FLOW_VALUE_SIZE, hook, now);
+        count++;
+        if (++next === index.length) {
+          map++;
+          next = 0;
+        }
+      }
+      // Scheduled before the listeners run, so one that throws does not stop the flush.
+      this.flushing = map < active.length;
+      if (this.flushing) setImmediate(handOn);
+      this.emit({ bytes: this.flushBytes, count, bootToWallNs });
+    };
+    this.flushing = true;
+    handOn();
   }
 
   lossStats(): LossStats {

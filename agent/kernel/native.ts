@@ -38,8 +38,11 @@ export interface NativeBpfObject {
   mapDelete(map: string, key: Buffer): boolean;
   mapLookupBatch(map: string): MapBatch;
   mapDeleteBatch(map: string, keys: Buffer): number;
-  /** Streams fixed-size records: each call of onBatch gets every record drained at once, back to back. */
-  startRingBuffer(map: string, recordSize: number, onBatch: (records: Buffer) => void): void;
+  /**
+   * Streams fixed-size records: each drain copies up to batch.length / recordSize records into `batch`, back
+   * to back, and calls onBatch with their count; the next drain overwrites them.
+   */
+  startRingBuffer(map: string, recordSize: number, batch: Buffer, onBatch: (count: number) => void): void;
   /** Delivers up to one batch of pending records now; returns how many. */
   drainRingBuffer(): number;
   programStats(): NativeProgramStats[];

@@ -11,7 +11,7 @@
  * A nat record carries a connection's original tuple (egress, cgroupId 0n, ports 0 for ICMP) and, in
  * xlatedSrcAddr/xlatedSrcPort, its source after translation.
  */
-import { formatAddress } from "./address";
+import { formatAddress, formatIpv4 } from "./address";
 import { dropReasonName } from "./drop-reasons";
 import { loadNative } from "./native";
 
@@ -231,55 +231,125 @@ export function decodeRecords(buf: Buffer, bootToWallNs: bigint = bootToWallCloc
   return records;
 }
 
+const FL_REC_FLUSH = 3;
+const HOOK_CODES: Record<Hook, number> = { unknown: 0, cgroup_skb: 1, tc: 2, sock: 3, kfree_skb: 4, retransmit: 5, nat: 6 };
+
 /**
- * Builds the periodic "flush" record of one flow-map entry (key + struct fl_flow_value), read by userspace
- * from the flow map, so consumers handle it like any ring-buffer record.
+ * Writes the periodic "flush" record of one flow-map entry (key + struct fl_flow_value) as a struct
+ * fl_record at `out[o]`, so flushes travel the same path as ring-buffer records.
  */
-export function flushRecordFromFlow(
-  keys: Buffer,
-  keyOffset: number,
-  values: Buffer,
-  valueOffset: number,
-  hook: Hook,
-  nowBootNs: bigint,
-  bootToWallNs: bigint,
-): KernelRecord {
-  const v = valueOffset;
-  const kv = viewOf(keys);
-  const vv = viewOf(values);
-  const family = keys[keyOffset + 37];
-  return {
-    srcAddr: formatAddress(keys, keyOffset, family),
-    dstAddr: formatAddress(keys, keyOffset + 16, family),
-    srcPort: kv.getUint16(keyOffset + 32, true),
-    dstPort: kv.getUint16(keyOffset + 34, true),
-    protocol: keys[keyOffset + 36],
-    family,
-    direction: DIRECTIONS[keys[keyOffset + 38]] ?? "unknown",
-    cgroupId: kv.getBigUint64(keyOffset + 40, true),
-    kind: "flush",
-    hook,
-    tcpFlags: values[v + 44],
-    tcpFlagsNow: 0,
-    icmpType: 0,
-    icmpCode: 0,
-    sockState: 0,
-    dropReason: 0,
-    dropReasonName: "",
-    ifindex: vv.getUint32(v + 40, true),
-    timeNs: nowBootNs + bootToWallNs,
-    packets: u64(vv, v),
-    bytes: u64(vv, v + 8),
-    firstSeenNs: toWall(vv.getBigUint64(v + 16, true), bootToWallNs),
-    lastSeenNs: toWall(vv.getBigUint64(v + 24, true), bootToWallNs),
-    sockCookie: vv.getBigUint64(v + 32, true),
-    bytesAcked: 0,
-    bytesReceived: 0,
-    connectLatencyNs: 0,
-    srttUs: 0,
-    totalRetrans: 0,
-    netnsIno: 0,
-    xlatedSrcAddr: "",
-    xlatedSrcPort: 0,
-  };
+export function writeFlushRecord(out: Buffer, o: number, keys: Buffer, keyOffset: number, values: Buffer, valueOffset: number, hook: Hook, nowBootNs: bigint): void {
+  out.fill(0, o, o + FL_RECORD_SIZE);
+  out[o] = FL_REC_FLUSH;
+  out[o + 1] = FL_RECORD_VERSION;
+  out[o + 2] = HOOK_CODES[hook];
+  out[o + 3] = values[valueOffset + 44];
+  out.writeUInt32LE(values.readUInt32LE(valueOffset + 40), o + 12);
+  out.writeBigUInt64LE(nowBootNs, o + 16);
+  keys.copy(out, o + 24, keyOffset, keyOffset + FL_FLOW_KEY_SIZE);
+  // packets, bytes, first seen, last seen and socket cookie sit in the same order in both structs.
+  values.copy(out, o + 72, valueOffset, valueOffset + 40);
+}
+
+/** The fields the daemon reads from every record on arrival. */
+export type ArrivalFields = Pick<
+  KernelRecord,
+  | "kind" | "protocol" | "family" | "direction" | "srcAddr" | "dstAddr" | "srcPort" | "dstPort" | "cgroupId"
+  | "tcpFlags" | "tcpFlagsNow" | "icmpType" | "icmpCode" | "packets" | "bytes" | "dropReasonName" | "srttUs"
+>;
+
+const TWO_32 = 0x1_0000_0000;
+
+/**
+ * Reads the arrival fields of one record after another from a batch's bytes into itself, so the per-record
+ * path allocates nothing: IPv4 address strings and cgroup ids are cached by their numeric value (the same
+ * few recur in every batch, and reusing one string also reuses its hash in Map lookups).
+ */
+export class RecordCursor implements ArrivalFields {
+  kind: RecordKind = "flow_start";
+  protocol = 0;
+  family = 0;
+  direction: Direction = "unknown";
+  srcAddr = "";
+  dstAddr = "";
+  srcPort = 0;
+  dstPort = 0;
+  cgroupId = 0n;
+  tcpFlags = 0;
+  tcpFlagsNow = 0;
+  icmpType = 0;
+  icmpCode = 0;
+  packets = 0;
+  bytes = 0;
+  dropReasonName = "";
+  srttUs = 0;
+  private readonly ipv4 = new Map<number, string>();
+  private readonly cgroups = new Map<number, bigint>();
+  private buf: Buffer = Buffer.alloc(0);
+  private dv: DataView = viewOf(this.buf);
+
+  /** Reads records from `buf` from now on. */
+  over(buf: Buffer): this {
+    if (buf !== this.buf) {
+      this.buf = buf;
+      this.dv = viewOf(buf);
+    }
+    return this;
+  }
+
+  /** Loads the record at byte `o`; throws on a kind or version this decoder does not know. */
+  at(o: number): this {
+    const buf = this.buf;
+    const dv = this.dv;
+    const kind = KINDS[buf[o]];
+    if (!kind) throw new Error(`kernel record at byte ${o}: unknown kind ${buf[o]}`);
+    if (buf[o + 1] !== FL_RECORD_VERSION) {
+      throw new Error(`kernel record at byte ${o}: version ${buf[o + 1]}, this decoder reads version ${FL_RECORD_VERSION}; rebuild with \`make bpf\``);
+    }
+    const k = o + 24;
+    const family = buf[k + 37];
+    this.kind = kind;
+    this.family = family;
+    this.srcAddr = family === 4 ? this.ipv4At(k + 12) : formatAddress(buf, k, family);
+    this.dstAddr = family === 4 ? this.ipv4At(k + 28) : formatAddress(buf, k + 16, family);
+    this.srcPort = dv.getUint16(k + 32, true);
+    this.dstPort = dv.getUint16(k + 34, true);
+    this.protocol = buf[k + 36];
+    this.direction = DIRECTIONS[buf[k + 38]] ?? "unknown";
+    this.cgroupId = this.cgroupAt(k + 40);
+    this.tcpFlags = buf[o + 3];
+    this.tcpFlagsNow = buf[o + 4];
+    this.icmpType = buf[o + 5];
+    this.icmpCode = buf[o + 6];
+    this.packets = u64(dv, o + 72);
+    this.bytes = u64(dv, o + 80);
+    this.dropReasonName = kind === "drop" ? dropReasonName(dv.getUint32(o + 8, true)) : "";
+    this.srttUs = dv.getUint32(o + 136, true);
+    return this;
+  }
+
+  private ipv4At(o: number): string {
+    const n = this.dv.getUint32(o, false);
+    let s = this.ipv4.get(n);
+    if (s === undefined) {
+      if (this.ipv4.size >= 65536) this.ipv4.clear();
+      s = formatIpv4(this.buf, o);
+      this.ipv4.set(n, s);
+    }
+    return s;
+  }
+
+  private cgroupAt(o: number): bigint {
+    const lo = this.dv.getUint32(o, true);
+    const hi = this.dv.getUint32(o + 4, true);
+    if (hi >= 0x200000) return this.dv.getBigUint64(o, true); // beyond 2^53: not cached
+    const n = hi * TWO_32 + lo;
+    let id = this.cgroups.get(n);
+    if (id === undefined) {
+      if (this.cgroups.size >= 4096) this.cgroups.clear();
+      id = BigInt(n);
+      this.cgroups.set(n, id);
+    }
+    return id;
+  }
 }

@@ -334,16 +334,16 @@ Napi::Value BpfObject::MapDeleteBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, deleted);
 }
 
-// startRingBuffer(map, recordSize, onBatch(Buffer)).
+// startRingBuffer(map, recordSize, batch, onBatch(count)): records land in `batch`, onBatch reads them.
 Napi::Value BpfObject::StartRingBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = StringArg(info, 0, "map name");
   bpf_map* map = Map(env, name);
-  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsFunction())
-    throw Napi::TypeError::New(env, "startRingBuffer(map, recordSize, onBatch) needs a number and a function");
+  if (info.Length() < 4 || !info[1].IsNumber() || !info[2].IsBuffer() || !info[3].IsFunction())
+    throw Napi::TypeError::New(env, "startRingBuffer(map, recordSize, batch, onBatch) needs a number, a Buffer and a function");
   if (ring_) throw Napi::Error::New(env, "a ring buffer is already streaming from " + path_);
   ring_ = std::make_unique<RingStream>(env, bpf_map__fd(map), info[1].As<Napi::Number>().Uint32Value(),
-                                       info[2].As<Napi::Function>());
+                                       info[2].As<Napi::Buffer<uint8_t>>(), info[3].As<Napi::Function>());
   return env.Undefined();
 }
 

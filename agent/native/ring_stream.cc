@@ -9,9 +9,6 @@
 namespace flowlens {
 namespace {
 
-// Bounds one callback's Buffer (and the JavaScript objects decoded from it) so memory stays flat
-// and timers run between batches when the kernel produces faster than JavaScript consumes.
-constexpr size_t kMaxBatchRecords = 4096;
 constexpr int kBatchFull = -ENOSPC;
 // Longer than the kernel side's minimum gap between wakeups (1 ms).
 constexpr uint64_t kFollowUpMs = 2;
@@ -24,8 +21,13 @@ void CloseHandle(Handle* h) {
 
 }  // namespace
 
-RingStream::RingStream(Napi::Env env, int map_fd, size_t record_size, Napi::Function on_batch)
+RingStream::RingStream(Napi::Env env, int map_fd, size_t record_size, Napi::Buffer<uint8_t> batch,
+                       Napi::Function on_batch)
     : env_(env), record_size_(record_size) {
+  if (record_size == 0 || batch.Length() < record_size) {
+    throw Napi::Error::New(env, "the ring buffer's batch Buffer must hold at least one record of " +
+                                    std::to_string(record_size) + " bytes");
+  }
   ring_ = ring_buffer__new(map_fd, OnSample, this, nullptr);
   if (!ring_) {
     throw Napi::Error::New(env, std::string("opening the ring buffer failed: ") + strerror(errno));
@@ -53,8 +55,10 @@ RingStream::RingStream(Napi::Env env, int map_fd, size_t record_size, Napi::Func
     throw Napi::Error::New(env, std::string("polling the ring buffer failed: ") + uv_strerror(err));
   }
   on_batch_ = Napi::Persistent(on_batch);
+  batch_ref_ = Napi::Persistent(batch);
+  batch_data_ = batch.Data();
+  batch_capacity_ = batch.Length() / record_size;
   async_context_ = std::make_unique<Napi::AsyncContext>(env, "flowlens:ringbuf");
-  batch_.reserve(kMaxBatchRecords * record_size_);
 }
 
 RingStream::~RingStream() {
@@ -75,10 +79,9 @@ int RingStream::OnSample(void* ctx, void* data, size_t size) {
     self->malformed_++;
     return 0;
   }
-  const auto* bytes = static_cast<const uint8_t*>(data);
-  self->batch_.insert(self->batch_.end(), bytes, bytes + size);
+  memcpy(self->batch_data_ + self->batch_count_ * size, data, size);
   // A full batch stops this drain (the record is already consumed); the poll fires again for the rest.
-  return self->batch_.size() >= kMaxBatchRecords * self->record_size_ ? kBatchFull : 0;
+  return ++self->batch_count_ >= self->batch_capacity_ ? kBatchFull : 0;
 }
 
 void RingStream::OnReadable(uv_poll_t* handle, int status, int events) {
@@ -99,13 +102,12 @@ void RingStream::ArmFollowUp() { uv_timer_start(timer_, OnFollowUp, kFollowUpMs,
 
 size_t RingStream::Drain() {
   ring_buffer__consume(ring_);
-  if (batch_.empty()) return 0;
-  size_t records = batch_.size() / record_size_;
+  size_t records = batch_count_;
+  if (records == 0) return 0;
+  batch_count_ = 0;
   Napi::HandleScope scope(env_);
-  Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::Copy(env_, batch_.data(), batch_.size());
-  batch_.clear();
   try {
-    on_batch_.MakeCallback(env_.Global(), {buf}, *async_context_);
+    on_batch_.MakeCallback(env_.Global(), {Napi::Number::New(env_, static_cast<double>(records))}, *async_context_);
   } catch (const Napi::Error& e) {
     // An exception in the listener becomes the process's uncaught exception, as for any event callback.
     napi_fatal_exception(env_, e.Value());

@@ -1,6 +1,8 @@
 // Streams a BPF ring buffer to JavaScript: the event loop polls the ring's
-// epoll fd (no busy polling), drains the ready records in C and hands the
-// callback one Buffer holding them back to back (no callback per record).
+// epoll fd (no busy polling), drains the ready records in C into one Buffer
+// the caller allocated once, back to back, and tells the callback how many
+// records it holds (no callback per record, no allocation per batch: the
+// callback reads them before returning and the next drain overwrites them).
 // The kernel side wakes the reader at most once per millisecond, so each
 // wakeup is followed by one more drain a little later (kFollowUpMs) that
 // picks up records submitted without a wakeup.
@@ -10,7 +12,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <vector>
 
 struct ring_buffer;
 
@@ -19,7 +20,7 @@ namespace flowlens {
 class RingStream {
  public:
   // Throws Napi::Error when the ring cannot be opened or polled.
-  RingStream(Napi::Env env, int map_fd, size_t record_size, Napi::Function on_batch);
+  RingStream(Napi::Env env, int map_fd, size_t record_size, Napi::Buffer<uint8_t> batch, Napi::Function on_batch);
   ~RingStream();
   RingStream(const RingStream&) = delete;
   RingStream& operator=(const RingStream&) = delete;
@@ -40,7 +41,10 @@ class RingStream {
   uv_timer_t* timer_ = nullptr;  // likewise
   Napi::FunctionReference on_batch_;
   std::unique_ptr<Napi::AsyncContext> async_context_;
-  std::vector<uint8_t> batch_;
+  Napi::Reference<Napi::Buffer<uint8_t>> batch_ref_;  // keeps batch_data_ alive
+  uint8_t* batch_data_ = nullptr;
+  size_t batch_capacity_ = 0;  // records
+  size_t batch_count_ = 0;
   size_t record_size_;
   uint64_t malformed_ = 0;
 };

@@ -1,7 +1,9 @@
 import { FlowBuilder } from "../../../agent/daemon/flow-builder";
+import { FlowColumns, FlowIds, type FlowEntry } from "../../../agent/daemon/flow-entry";
+import { FlowRing } from "../../../agent/daemon/flow-ring";
 import { hubbleDropReason } from "../../../agent/daemon/drop-reasons";
 import type { Enrichment, PodInfo } from "../../../agent/enrichment/types";
-import { decodeRecords, FL_RECORD_SIZE, FL_RECORD_VERSION, type KernelRecord } from "../../../agent/kernel/record";
+import { decodeRecords, FL_RECORD_SIZE, FL_RECORD_VERSION, RecordCursor, type KernelRecord } from "../../../agent/kernel/record";
 
 const web: PodInfo = { namespace: "shop", name: "web-1", labels: { app: "web" }, workloads: [{ name: "web", kind: "Deployment" }], ips: ["198.18.1.10"] };
 const db: PodInfo = { namespace: "shop", name: "db-0", labels: { app: "db" }, workloads: [], ips: ["198.18.1.20"] };
@@ -142,7 +144,7 @@ describe("flow builder", () => {
     expect(recent.is_reply).toEqual({ value: true });
   });
 
-  it("keeps ring-buffer records as the batch's bytes and builds the same flow from them as from the decoded record", () => {
+  it("copies ring-buffer records into the ring's columns as bytes and builds the same flow from them as from the decoded record", () => {
     // Two struct fl_record: a TCP SYN from web-1 and a drop towards it, both IPv4, in one batch.
     const batch = Buffer.alloc(2 * FL_RECORD_SIZE);
     const put = (o: number, kind: number, flags: number, src: number[], dst: number[], sport: number, dport: number, dir: number) => {
@@ -170,16 +172,27 @@ describe("flow builder", () => {
     const records = decodeRecords(batch, bootToWallNs);
     const fromBytes = new FlowBuilder({ nodeName: "node-a", enrichment });
     const fromObjects = new FlowBuilder({ nodeName: "node-a", enrichment });
+    const columns = new FlowColumns(4, new FlowIds("node-a"));
+    const ring = new FlowRing(4, columns);
+    const cursor = new RecordCursor().over(batch);
     for (let i = 0; i < records.length; i++) {
-      const raw = fromBytes.build(records[i], { bytes: batch, bootToWallNs }, i * FL_RECORD_SIZE);
+      const slot = ring.nextSlot;
+      columns.storeBytes(slot, batch, i * FL_RECORD_SIZE, bootToWallNs);
+      fromBytes.resolve(cursor.at(i * FL_RECORD_SIZE), columns, slot);
+      ring.pushStored(0);
+    }
+    // The batch's bytes are reused by the next drain: the ring must not depend on them.
+    batch.fill(0);
+    const stored = [...ring.events()].map((e) => e.entry as FlowEntry);
+    for (let i = 0; i < records.length; i++) {
       const decoded = fromObjects.build(records[i]);
-      expect(raw.record).not.toBe(records[i]);
-      expect(raw.record).toEqual(records[i]);
-      const { uuid: _a, ...flowFromBytes } = raw.flow;
+      expect(stored[i].record).not.toBe(records[i]);
+      expect(stored[i].record).toEqual(records[i]);
+      const { uuid: _a, ...flowFromBytes } = stored[i].flow;
       const { uuid: _b, ...flowFromObject } = decoded.flow;
       expect(flowFromBytes).toEqual(flowFromObject);
     }
-    const syn = fromBytes.build(records[0], { bytes: batch, bootToWallNs }, 0).flow;
+    const syn = stored[0].flow;
     expect(syn.flowlens).toMatchObject({ packets: 65538, bytes: 3 * 2 ** 32, event: "flow_start" });
     expect(syn.time).toEqual({ seconds: 1_700_000_005, nanos: 123 });
     expect(syn.source?.pod_name).toBe("web-1");
