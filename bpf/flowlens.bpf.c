@@ -251,6 +251,7 @@ static __always_inline void account_packet(void *flows, struct __sk_buff *skb, s
 			r = reserve_record(FL_REC_FLOW_START, hook);
 			if (r) {
 				fill_from_flow(r, &p->key, &nv);
+				r->ts_ns = now; /* the packet's time, as first_seen */
 				r->tcp_flags_now = p->tcp_flags;
 				r->icmp_type = p->icmp_type;
 				r->icmp_code = p->icmp_code;
@@ -276,6 +277,7 @@ static __always_inline void account_packet(void *flows, struct __sk_buff *skb, s
 		r = reserve_record(FL_REC_TCP_FLAGS, hook);
 		if (r) {
 			fill_from_flow(r, &p->key, v);
+			r->ts_ns = now; /* the packet's time, as last_seen */
 			r->tcp_flags_now = p->tcp_flags;
 			submit_record(r);
 		}

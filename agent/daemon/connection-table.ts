@@ -50,9 +50,10 @@ export class ConnectionTable {
 
   /** Looks the pair up, and when it is new records the source as the initiator (first packet seen opens it). */
   isReplyOrOpen(pair: PairKey): boolean {
-    const known = this.isReply(pair);
-    if (known !== undefined) return known;
-    this.setInitiator(pair, true);
+    const slot = this.table.insert(pair.first, pair.second, pair.protocol);
+    const opener = this.table.values[slot];
+    if (opener !== UNKNOWN) return (opener === FIRST_OPENED) !== pair.srcFirst;
+    this.table.values[slot] = pair.srcFirst ? FIRST_OPENED : SECOND_OPENED;
     return false;
   }
 }

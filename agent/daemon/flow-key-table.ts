@@ -67,6 +67,8 @@ export class FlowKeyTable {
   private readonly keyA: Float64Array;
   private readonly keyB: Float64Array;
   private readonly keyC: Int32Array;
+  /** Each slot's home (the hash of its key), so deletion's backward shift does not hash again. */
+  private readonly homes: Int32Array;
   private readonly mask: number;
   private readonly ringA: Float64Array;
   private readonly ringB: Float64Array;
@@ -84,6 +86,7 @@ export class FlowKeyTable {
     this.keyA = new Float64Array(slots);
     this.keyB = new Float64Array(slots);
     this.keyC = new Int32Array(slots).fill(EMPTY);
+    this.homes = new Int32Array(slots);
     this.values = new Float64Array(slots * width);
     this.ringA = new Float64Array(capacity);
     this.ringB = new Float64Array(capacity);
@@ -109,14 +112,20 @@ export class FlowKeyTable {
 
   /** The key's slot, adding the key with zeroed values when it is new. Slots move on insert: do not keep them. */
   insert(a: number, b: number, c: number): number {
-    const found = this.find(a, b, c);
-    if (found >= 0) return found;
-    if (this.count === this.capacity) this.remove(this.ringA[this.next], this.ringB[this.next], this.ringC[this.next]);
-    let i = this.home(a, b, c);
-    while (this.keyC[i] !== EMPTY) i = (i + 1) & this.mask;
+    const home = this.home(a, b, c);
+    let i = home;
+    for (; this.keyC[i] !== EMPTY; i = (i + 1) & this.mask) {
+      if (this.keyC[i] === c && this.keyA[i] === a && this.keyB[i] === b) return i;
+    }
+    if (this.count === this.capacity) {
+      this.remove(this.ringA[this.next], this.ringB[this.next], this.ringC[this.next]);
+      // The eviction may have shifted entries of this probe run: find the first free slot again.
+      for (i = home; this.keyC[i] !== EMPTY; i = (i + 1) & this.mask);
+    }
     this.keyA[i] = a;
     this.keyB[i] = b;
     this.keyC[i] = c;
+    this.homes[i] = home;
     this.values.fill(0, i * this.width, (i + 1) * this.width);
     this.ringA[this.next] = a;
     this.ringB[this.next] = b;
@@ -132,12 +141,13 @@ export class FlowKeyTable {
     this.count--;
     // Backward shift: pull later entries of the probe run into the hole unless they sit at or after their home.
     for (let j = (hole + 1) & this.mask; this.keyC[j] !== EMPTY; j = (j + 1) & this.mask) {
-      const h = this.home(this.keyA[j], this.keyB[j], this.keyC[j]);
+      const h = this.homes[j];
       const stays = hole <= j ? hole < h && h <= j : hole < h || h <= j;
       if (stays) continue;
       this.keyA[hole] = this.keyA[j];
       this.keyB[hole] = this.keyB[j];
       this.keyC[hole] = this.keyC[j];
+      this.homes[hole] = h;
       this.values.copyWithin(hole * this.width, j * this.width, (j + 1) * this.width);
       hole = j;
     }

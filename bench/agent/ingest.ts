@@ -2,8 +2,11 @@
  * Ingestion, end to end: flow events per second the real agent (`flowlens agent`, the production bundle when
  * built) takes from the kernel through its ring buffer into flows, with zero loss, and its CPU and RSS.
  * Sender processes in a test pod (198.18.2.0/24) open a new UDP flow per datagram (udpflood: sendmmsg over
- * 1,024 source ports per process and 256 destination ports); each yields one flow_start record (the receiving pod is outside
- * the observed subtree). Figures come from the agent itself: hubble_flows_processed_total and
+ * 1,024 source ports per process and 256 destination ports) towards an address routed to a dummy device in
+ * the pod's own namespace (the device discards what it is given: no receiver, no ICMP errors, so the
+ * senders' core goes to sending); each datagram yields one flow_start record from the pod's egress hook.
+ * With two or more CPUs the agent is pinned to CPU 0 and the senders to CPU 1 (taskset), so "one core"
+ * is literal. Figures come from the agent itself: hubble_flows_processed_total and
  * flowlens_ringbuf_lost_events_total on its metrics port, CPU and RSS from /proc/<pid>.
  *  1. idle: RSS of the agent with its programs attached and nothing to observe.
  *  2. backlog: the agent is stopped (SIGSTOP) while the senders fill a large ring buffer, then resumed; its
@@ -12,9 +15,11 @@
  *     rate reached, losses, agent CPU (% of one core) and events per agent CPU-second, and peak RSS.
  *   node --import tsx bench/agent/ingest.ts
  *   env: RATES=100000,200000,300000 SECONDS=4 SENDERS=3 BACKLOG=400000 RINGBUF=<bytes for the live phase>
- *        PROFILE=<dir> (writes a --cpu-prof of the agent per phase)
+ *        PROFILE=<dir> (writes a --cpu-prof of the agent per phase) PIN=0 (no CPU pinning)
+ * The agent runs from the production bundle (dist/flowlens.js), rebuilt first when a source is newer.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import * as os from "node:os";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
@@ -29,10 +34,36 @@ const REPO = path.resolve(__dirname, "../..");
 const BUNDLE = path.join(REPO, "dist/flowlens.js");
 /** Bytes one record takes in the kernel ring buffer (152-byte record + 8-byte header). */
 const RINGBUF_RECORD_BYTES = 160;
+const PIN = process.env.PIN !== "0" && os.cpus().length >= 2;
+const AGENT_CPU = ["taskset", "-c", "0"];
+const SENDER_CPU = ["taskset", "-c", "1"];
+/** Where the senders send: routed to a dummy device inside the sender pod. */
+const DISCARD_IP = "198.18.2.250";
+const DISCARD_DEV = "fldiscard0";
 
 /** Senders run at the lowest priority: the agent is measured with the core it is entitled to, not starved by them. */
 function inPod(pod: Pod, cmd: string[]): string[] {
-  return ["sh", "-c", `echo $$ > ${pod.cgroupDir}/cgroup.procs && exec nice -n 19 ip netns exec ${pod.netns} "$@"`, "sh", ...cmd];
+  const pin = PIN ? `${SENDER_CPU.join(" ")} ` : "";
+  return ["sh", "-c", `echo $$ > ${pod.cgroupDir}/cgroup.procs && exec ${pin}nice -n 19 ip netns exec ${pod.netns} "$@"`, "sh", ...cmd];
+}
+
+/** The load average over the last minute, printed beside each figure (the machine is shared). */
+function load(): string {
+  return `load ${fs.readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`;
+}
+
+/** Rebuilds dist/flowlens.js when a file it was built from is newer (as bin/flowlens decides). */
+function ensureBundle(): void {
+  const inputs = path.join(REPO, "dist/flowlens.inputs");
+  const builtAt = fs.existsSync(BUNDLE) && fs.existsSync(inputs) ? fs.statSync(BUNDLE).mtimeMs : 0;
+  const stale =
+    builtAt === 0 ||
+    fs
+      .readFileSync(inputs, "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .some((f) => !fs.existsSync(path.join(REPO, f)) || fs.statSync(path.join(REPO, f)).mtimeMs > builtAt);
+  if (stale) execFileSync(process.execPath, ["--import", "tsx", path.join(REPO, "scripts/build-dist.ts")], { cwd: REPO, stdio: "inherit" });
 }
 
 interface Memory {
@@ -49,11 +80,12 @@ class AgentUnderTest {
   ) {}
 
   static async start(cgroupRoot: string, extra: string[], profileDir?: string): Promise<AgentUnderTest> {
-    const entry = fs.existsSync(BUNDLE) ? [BUNDLE] : ["--import", "tsx", path.join(REPO, "cli/flowlens.ts")];
     // A coarse sampling interval: the profiler's signals interrupt the kernel verifier while programs load.
     const prof = profileDir ? ["--cpu-prof", "--cpu-prof-interval=20000", `--cpu-prof-dir=${profileDir}`] : [];
-    const args = [...prof, ...entry, "agent", "--node-name", "bench", "--listen-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--cgroup-root", cgroupRoot, "--flush-interval", "60s", ...extra];
-    const child = spawn(process.execPath, args, { cwd: REPO, stdio: ["ignore", "ignore", "pipe"] });
+    const args = [...prof, BUNDLE, "agent", "--node-name", "bench", "--listen-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--cgroup-root", cgroupRoot, "--flush-interval", "60s", ...extra];
+    // taskset execs node, so the child's pid is the agent's.
+    const [cmd, ...cmdArgs] = PIN ? [...AGENT_CPU, process.execPath, ...args] : [process.execPath, ...args];
+    const child = spawn(cmd, cmdArgs, { cwd: REPO, stdio: ["ignore", "ignore", "pipe"] });
     let err = "";
     const port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`agent did not start within 60 s: ${err}`)), 60_000);
@@ -157,18 +189,22 @@ async function settle(agent: AgentUnderTest, base: { flows: number; lost: number
 
 async function main(): Promise<void> {
   const flood = buildTool("udpflood");
-  const pods = new TestPods(["sender", "sink"], { subnet: "198.18.2", firstHost: 20 });
+  ensureBundle();
+  const pods = new TestPods(["sender"], { subnet: "198.18.2", firstHost: 20 });
   const sender = pods.pod("sender");
-  const sinkIp = pods.pod("sink").ip;
+  const sinkIp = DISCARD_IP;
   const profileDir = process.env.PROFILE ? path.resolve(process.env.PROFILE) : undefined;
   let agent: AgentUnderTest | undefined;
-  console.log(`agent from ${fs.existsSync(BUNDLE) ? "dist/flowlens.js (plain node)" : "cli/flowlens.ts through tsx"}; ${SENDERS} sender processes`);
+  console.log(`agent from dist/flowlens.js (plain node)${PIN ? " pinned to CPU 0" : ""}; ${SENDERS} sender processes${PIN ? " pinned to CPU 1" : ""}; ${load()}`);
   try {
+    execFileSync("ip", ["-n", sender.netns, "link", "add", DISCARD_DEV, "type", "dummy"]);
+    execFileSync("ip", ["-n", sender.netns, "link", "set", DISCARD_DEV, "up"]);
+    execFileSync("ip", ["-n", sender.netns, "route", "add", `${DISCARD_IP}/32`, "dev", DISCARD_DEV]);
     // 1 + 2. Backlog drain with a ring buffer that holds it all.
     const backlogRing = 2 ** Math.ceil(Math.log2(BACKLOG * RINGBUF_RECORD_BYTES * 1.1));
     agent = await AgentUnderTest.start(sender.cgroupDir, ["--ringbuf-bytes", String(backlogRing)], profileDir);
     await new Promise((r) => setTimeout(r, 3000));
-    console.log(`idle (ring buffer ${backlogRing >> 20} MiB): ${mem(agent.memory())}`);
+    console.log(`idle (ring buffer ${backlogRing >> 20} MiB): ${mem(agent.memory())}; ${load()}`);
     const base = await agent.counters();
     agent.child.kill("SIGSTOP");
     const { sent } = await send(flood, sender, sinkIp, 10_000_000, 60, BACKLOG);
@@ -181,14 +217,14 @@ async function main(): Promise<void> {
     const drained = after.flows - base.flows;
     console.log(
       `backlog: ${fmt(sent)} flows queued, ${fmt(drained)} drained in ${cpu.toFixed(2)} agent CPU-seconds = ${fmt(drained / cpu)} events per CPU-second ` +
-        `(wall ${(Number(process.hrtime.bigint() - t0) / 1e9 - 1.1).toFixed(2)} s or less), lost ${after.lost - base.lost}; peak ${mem(peak.stop())}`,
+        `(wall ${(Number(process.hrtime.bigint() - t0) / 1e9 - 1.1).toFixed(2)} s or less), lost ${after.lost - base.lost}; peak ${mem(peak.stop())}; ${load()}`,
     );
     await agent.stop();
 
     // 3. Live, with the default ring buffer unless RINGBUF says otherwise.
     agent = await AgentUnderTest.start(sender.cgroupDir, process.env.RINGBUF ? ["--ringbuf-bytes", process.env.RINGBUF] : [], profileDir);
     await new Promise((r) => setTimeout(r, 3000));
-    console.log(`idle (ring buffer ${process.env.RINGBUF ?? "default"}): ${mem(agent.memory())}`);
+    console.log(`idle (ring buffer ${process.env.RINGBUF ?? "default"}): ${mem(agent.memory())}; ${load()}`);
     for (const rate of RATES) {
       const before = await agent.counters();
       const cpu0 = agent.cpuSeconds();
@@ -200,11 +236,11 @@ async function main(): Promise<void> {
       const lost = c.lost - before.lost;
       console.log(
         `live, target ${fmt(rate)}/s: senders reached ${fmt(sent / secs)}/s, agent took ${fmt(got)} of ${fmt(sent)}, lost ${fmt(lost)}; ` +
-          `agent ${(((agentCpu / secs) * 100) | 0)}% of one core while sending, ${fmt(got / agentCpu)} events per CPU-second; peak ${mem(peak.stop())}`,
+          `agent ${(((agentCpu / secs) * 100) | 0)}% of one core while sending, ${fmt(got / agentCpu)} events per CPU-second; peak ${mem(peak.stop())}; ${load()}`,
       );
       if (lost > 0) break;
     }
-    console.log(`after load: ${mem(agent.memory())}`);
+    console.log(`after load: ${mem(agent.memory())}; ${load()}`);
   } finally {
     await agent?.stop();
     await pods.destroy();
