@@ -14,7 +14,7 @@
  *   over quads (so they include the block-to-block drift, not only the spread within blocks).
  * Then the kernel cost per program run and per round trip from bpf_stats (not on during the alternation).
  *   node --import tsx bench/agent/datapath.ts
- *   env: QUADS=12 LATENCY_SECONDS=2.5 STREAM_SECONDS=1 REQUEST_BYTES=64 CLIENT_CPU=1 SERVER_CPU=1 AGENT_CPUS=0
+ *   env: QUADS=30 LATENCY_SECONDS=1 STREAM_SECONDS=0.5 REQUEST_BYTES=64 CLIENT_CPU=1 SERVER_CPU=1 AGENT_CPUS=0
  *        NICE=-5 RESAMPLES=1000
  */
 import * as fs from "node:fs";
@@ -25,9 +25,9 @@ import type { ProgramStats } from "../../agent/kernel/capture";
 import { buildTool, envCpuList, envNumber, loadAverage, runAsync, withBpfStats } from "./common";
 import { parseHistogram, PooledHistogram, type SparseHistogram } from "./latency-histogram";
 
-const QUADS = envNumber("QUADS", 12, (n) => Number.isInteger(n) && n >= 2, "a whole number of D A A D quads, at least 2");
-const LATENCY_SECONDS = envNumber("LATENCY_SECONDS", 2.5, (n) => n >= 0.1, "seconds of request/response per block, at least 0.1");
-const STREAM_SECONDS = envNumber("STREAM_SECONDS", 1, (n) => n >= 0.1, "seconds of bulk transfer per block, at least 0.1");
+const QUADS = envNumber("QUADS", 30, (n) => Number.isInteger(n) && n >= 2, "a whole number of D A A D quads, at least 2");
+const LATENCY_SECONDS = envNumber("LATENCY_SECONDS", 1, (n) => n >= 0.1, "seconds of request/response per block, at least 0.1");
+const STREAM_SECONDS = envNumber("STREAM_SECONDS", 0.5, (n) => n >= 0.1, "seconds of bulk transfer per block, at least 0.1");
 const REQUEST_BYTES = envNumber("REQUEST_BYTES", 64, (n) => Number.isInteger(n) && n >= 1 && n <= 65536, "a request size from 1 to 65536 bytes");
 const NICE = envNumber("NICE", -5, (n) => Number.isInteger(n) && n >= -20 && n <= 19, "a nice value from -20 to 19 for client and server");
 const RESAMPLES = envNumber("RESAMPLES", 1000, (n) => Number.isInteger(n) && n >= 100, "at least 100 bootstrap resamples");
@@ -90,26 +90,25 @@ function verdict(name: string, value: number, interval: Interval, target: number
 }
 
 /**
- * What the programs cost one round trip: their run counts and times over one request/response phase.
- * cgroup_skb programs see only the pods' packets; tracepoint programs run for every matching event on the
- * machine, so their share per round trip also carries other work's packets (an upper bound).
+ * What the programs cost per unit of work (a round trip, a MiB) over one phase, from their run counts and
+ * times; returns the total ns per unit. cgroup_skb programs see only the pods' packets; tracepoint programs
+ * run for every matching event on the machine, so their share also carries other work's packets.
  */
-function printCostPerRoundTrip(before: ProgramStats[], after: ProgramStats[], latency: SparseHistogram): void {
-  const [p50] = new PooledHistogram().add(latency).percentilesNs([0.5]);
-  console.log(`\nkernel cost (bpf_stats on) over one ${LATENCY_SECONDS} s request/response phase, ${latency.count} round trips, p50 ${(p50 / 1000).toFixed(2)} us:`);
+function printKernelCost(title: string, before: ProgramStats[], after: ProgramStats[], units: number, unit: string): number {
+  console.log(`\n${title}`);
   let total = 0;
   for (const a of after) {
     const b = before.find((p) => p.id === a.id);
     const runs = a.runCount - (b?.runCount ?? 0);
     const ns = a.runTimeNs - (b?.runTimeNs ?? 0);
     if (runs === 0) continue;
-    total += ns / latency.count;
+    total += ns / units;
     console.log(
-      `  ${a.name.padEnd(20)} ${(ns / runs).toFixed(0).padStart(6)} ns/run  ${(runs / latency.count).toFixed(2).padStart(6)} runs and ` +
-        `${(ns / latency.count).toFixed(0).padStart(5)} ns per round trip`,
+      `  ${a.name.padEnd(20)} ${(ns / runs).toFixed(0).padStart(6)} ns/run  ${(runs / units).toFixed(2).padStart(6)} runs and ` +
+        `${(ns / units).toFixed(0).padStart(5)} ns per ${unit}`,
     );
   }
-  console.log(`  all programs: ${total.toFixed(0)} ns per round trip = ${((100 * total) / p50).toFixed(1)}% of the p50 round trip`);
+  return total;
 }
 
 async function main(): Promise<void> {
@@ -137,10 +136,10 @@ async function main(): Promise<void> {
       ...pinned(CLIENT_CPU, args),
     ];
     const latencyArgs = ["latency", serverIp, String(PORT), String(REQUEST_BYTES), String(LATENCY_SECONDS)];
+    const streamArgs = ["stream", serverIp, String(PORT), String(STREAM_SECONDS)];
     const measure = async (arm: Arm, label: string): Promise<Block> => {
-      const latencyLine = await runAsync(inClient(latencyArgs));
-      const latency = parseHistogram(latencyLine, `rr latency (${label})`);
-      const bitsPerSecond = Number((await runAsync(inClient(["stream", serverIp, String(PORT), String(STREAM_SECONDS)]))).trim());
+      const latency = parseHistogram(await runAsync(inClient(latencyArgs)), `rr latency (${label})`);
+      const bitsPerSecond = Number((await runAsync(inClient(streamArgs))).trim());
       const [p50, , p99] = new PooledHistogram().add(latency).percentilesNs(PERCENTILES);
       console.log(
         `${label.padEnd(22)} ${arm.padEnd(9)} p50 ${(p50 / 1000).toFixed(1).padStart(6)} us  p99 ${(p99 / 1000).toFixed(1).padStart(7)} us  ` +
@@ -161,6 +160,7 @@ async function main(): Promise<void> {
     };
 
     await measure("detached1", "warm-up (discarded)");
+    const alternationStart = Date.now();
     const quads: Quad[] = [];
     for (let q = 0; q < QUADS; q++) {
       const quad: Quad = [];
@@ -206,15 +206,35 @@ async function main(): Promise<void> {
     const lost = agentRuns.reduce((n, r) => n + r.ringbufLost, 0);
     const cpu = agentRuns.reduce((n, r) => n + r.cpuSeconds, 0);
     console.log(`  agent: ${agentRuns.length} starts, ${events} kernel records consumed, ${lost} lost, ${cpu.toFixed(1)} CPU-seconds including start-up`);
-    console.log(`load average at end of the alternation: ${loadAverage()}`);
+    console.log(`load average at end of the alternation (${((Date.now() - alternationStart) / 1000).toFixed(0)} s): ${loadAverage()}`);
 
+    // bpf_stats adds two clock reads per program run, so these figures are slightly above the cost without it.
     await withBpfStats(async () => {
       await setAttached(true);
-      const before = agent!.programStats();
+      const atStart = agent!.programStats();
       const latency = parseHistogram(await runAsync(inClient(latencyArgs)), "rr latency (bpf_stats)");
-      const after = agent!.programStats();
+      const afterLatency = agent!.programStats();
+      const bitsPerSecond = Number((await runAsync(inClient(streamArgs))).trim());
+      const afterStream = agent!.programStats();
       await setAttached(false);
-      printCostPerRoundTrip(before, after, latency);
+      const [p50] = new PooledHistogram().add(latency).percentilesNs([0.5]);
+      const perRoundTrip = printKernelCost(
+        `kernel cost (bpf_stats on) over one ${LATENCY_SECONDS} s request/response phase, ${latency.count} round trips, p50 ${(p50 / 1000).toFixed(2)} us:`,
+        atStart,
+        afterLatency,
+        latency.count,
+        "round trip",
+      );
+      console.log(`  all programs: ${perRoundTrip.toFixed(0)} ns per round trip = ${((100 * perRoundTrip) / p50).toFixed(1)}% of the p50 round trip`);
+      const mib = (bitsPerSecond * STREAM_SECONDS) / 8 / 2 ** 20;
+      const perMib = printKernelCost(
+        `kernel cost (bpf_stats on) over one ${STREAM_SECONDS} s bulk phase, ${mib.toFixed(0)} MiB at ${(bitsPerSecond / 1e9).toFixed(2)} Gbit/s:`,
+        afterLatency,
+        afterStream,
+        mib,
+        "MiB",
+      );
+      console.log(`  all programs: ${perMib.toFixed(0)} ns per MiB = ${((100 * perMib * mib) / (STREAM_SECONDS * 1e9)).toFixed(1)}% of one CPU over the phase`);
     });
   } finally {
     await agent?.kill();
