@@ -27,7 +27,10 @@ const PACKET_KINDS = new Set(["flow_start", "tcp_flags", "flush"]);
 export interface FlowBuilderOptions {
   nodeName: string;
   enrichment: Enrichment;
-  /** Connections remembered for reply detection and per-flow ICMP types. @default 131072 */
+  /**
+   * Connections remembered for reply detection and per-flow ICMP types: as many as the kernel's flow table
+   * holds flows (a connection is at least one of them). @default 65536
+   */
   connectionCapacity?: number;
 }
 
@@ -40,7 +43,7 @@ export class FlowBuilder {
   private seq = 0;
 
   constructor(private readonly options: FlowBuilderOptions) {
-    const capacity = options.connectionCapacity ?? 131072;
+    const capacity = options.connectionCapacity ?? 65536;
     this.connections = new ConnectionTable(capacity);
     this.icmpTypes = new BoundedMap(capacity);
     this.ids = new FlowIds(options.nodeName);

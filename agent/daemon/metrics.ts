@@ -75,7 +75,8 @@ export class AgentMetrics {
   readonly eventsPerSecond = new Gauge({ name: "flowlens_kernel_events_per_second", help: "Kernel records received per second over the last interval", registers: [this.registry] });
   readonly ringFlows = new Gauge({ name: "flowlens_ring_flows", help: "Flows held in the ring", registers: [this.registry] });
 
-  constructor(flowCapacity = 131072) {
+  /** @param flowCapacity flow directions remembered: as many as the kernel's flow table holds (65,536). */
+  constructor(flowCapacity = 65536) {
     this.lastCounters = new FlowKeyTable(flowCapacity, 2);
     collectDefaultMetrics({ register: this.registry, prefix: "flowlens_agent_" });
   }

@@ -22,7 +22,7 @@ import { decodeRecords, FL_RECORD_SIZE, FL_RECORD_VERSION, RecordCursor } from "
 
 const RECORDS = Number(process.env.RECORDS ?? 2_000_000);
 const RING = Number(process.env.RING ?? 65_536);
-// Above the daemon's 131,072-flow tables, so their eviction is part of the figure (as on a node with many flows).
+// Above the daemon's 65,536-flow tables, so their eviction is part of the figure (as on a node with many flows).
 const POOL = Number(process.env.POOL ?? 300_000);
 const BATCH = 4096;
 const PODS = 5000;

@@ -2,9 +2,11 @@
  * Ingestion, end to end: flow events per second the real agent (`flowlens agent`, the production bundle when
  * built) takes from the kernel through its ring buffer into flows, with zero loss, and its CPU and RSS.
  * Sender processes in a test pod (198.18.2.0/24) open a new UDP flow per datagram (udpflood: sendmmsg over
- * 1,024 source ports per process and 256 destination ports) towards an address routed to a dummy device in
- * the pod's own namespace (the device discards what it is given: no receiver, no ICMP errors, so the
- * senders' core goes to sending); each datagram yields one flow_start record from the pod's egress hook.
+ * 1,024 source ports per process and 256 destination ports) towards an address nobody holds: a static
+ * neighbour entry sends them out of the pod to a MAC address no bridge port has, and the node's side drops
+ * them as addressed to another host (no receiver, no ICMP errors, so the senders' core goes to sending; that
+ * drop happens in the node's namespace, which the agent does not observe); each datagram yields one
+ * flow_start record from the pod's egress hook.
  * With two or more CPUs the agent is pinned to CPU 0 and the senders to CPU 1 (taskset), so "one core"
  * is literal. Figures come from the agent itself: hubble_flows_processed_total and
  * flowlens_ringbuf_lost_events_total on its metrics port, CPU and RSS from /proc/<pid>.
@@ -37,9 +39,9 @@ const RINGBUF_RECORD_BYTES = 160;
 const PIN = process.env.PIN !== "0" && os.cpus().length >= 2;
 const AGENT_CPU = ["taskset", "-c", "0"];
 const SENDER_CPU = ["taskset", "-c", "1"];
-/** Where the senders send: routed to a dummy device inside the sender pod. */
+/** Where the senders send: a neighbour that does not exist, so the node side discards the frames. */
 const DISCARD_IP = "198.18.2.250";
-const DISCARD_DEV = "fldiscard0";
+const DISCARD_MAC = "02:00:c6:12:02:fa";
 
 /** Senders run at the lowest priority: the agent is measured with the core it is entitled to, not starved by them. */
 function inPod(pod: Pod, cmd: string[]): string[] {
@@ -63,7 +65,7 @@ function ensureBundle(): void {
       .split("\n")
       .filter(Boolean)
       .some((f) => !fs.existsSync(path.join(REPO, f)) || fs.statSync(path.join(REPO, f)).mtimeMs > builtAt);
-  if (stale) execFileSync(process.execPath, ["--import", "tsx", path.join(REPO, "scripts/build-dist.ts")], { cwd: REPO, stdio: "inherit" });
+  if (stale) execFileSync(process.execPath, ["--import", "tsx", path.join(REPO, "scripts/build-dist.ts"), "flowlens"], { cwd: REPO, stdio: "inherit" });
 }
 
 interface Memory {
@@ -197,9 +199,8 @@ async function main(): Promise<void> {
   let agent: AgentUnderTest | undefined;
   console.log(`agent from dist/flowlens.js (plain node)${PIN ? " pinned to CPU 0" : ""}; ${SENDERS} sender processes${PIN ? " pinned to CPU 1" : ""}; ${load()}`);
   try {
-    execFileSync("ip", ["-n", sender.netns, "link", "add", DISCARD_DEV, "type", "dummy"]);
-    execFileSync("ip", ["-n", sender.netns, "link", "set", DISCARD_DEV, "up"]);
-    execFileSync("ip", ["-n", sender.netns, "route", "add", `${DISCARD_IP}/32`, "dev", DISCARD_DEV]);
+    // Removed with the pod's namespace.
+    execFileSync("ip", ["-n", sender.netns, "neigh", "add", DISCARD_IP, "lladdr", DISCARD_MAC, "dev", "eth0", "nud", "permanent"]);
     // 1 + 2. Backlog drain with a ring buffer that holds it all.
     const backlogRing = 2 ** Math.ceil(Math.log2(BACKLOG * RINGBUF_RECORD_BYTES * 1.1));
     agent = await AgentUnderTest.start(sender.cgroupDir, ["--ringbuf-bytes", String(backlogRing)], profileDir);
