@@ -14,10 +14,13 @@ export interface PairKey {
   srcFirst: boolean;
 }
 
-export function pairKey(protocol: number, srcEndpoint: number, dstEndpoint: number): PairKey {
-  return srcEndpoint <= dstEndpoint
-    ? { first: srcEndpoint, second: dstEndpoint, protocol, srcFirst: true }
-    : { first: dstEndpoint, second: srcEndpoint, protocol, srcFirst: false };
+/** Sets `out` to the pair of a record (reusing one object keeps the per-record path free of allocations). */
+export function setPairKey(out: PairKey, protocol: number, srcEndpoint: number, dstEndpoint: number): PairKey {
+  out.srcFirst = srcEndpoint <= dstEndpoint;
+  out.first = out.srcFirst ? srcEndpoint : dstEndpoint;
+  out.second = out.srcFirst ? dstEndpoint : srcEndpoint;
+  out.protocol = protocol;
+  return out;
 }
 
 const UNKNOWN = 0;

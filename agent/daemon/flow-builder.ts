@@ -5,7 +5,7 @@
 import type { ArrivalFields, KernelRecord } from "../kernel/record";
 import type { Enrichment } from "../enrichment/types";
 import { BoundedMap } from "./bounded-map";
-import { ConnectionTable, pairKey } from "./connection-table";
+import { ConnectionTable, setPairKey, type PairKey } from "./connection-table";
 import { FlowColumns, FlowIds, SOCKET_KINDS, type FlowEntry } from "./flow-entry";
 import { AddressIds } from "./flow-key-table";
 
@@ -41,6 +41,7 @@ export class FlowBuilder {
   private readonly icmpTypes: BoundedMap<string, number>;
   readonly ids: FlowIds;
   private seq = 0;
+  private readonly pair: PairKey = { first: 0, second: 0, protocol: 0, srcFirst: true };
 
   constructor(private readonly options: FlowBuilderOptions) {
     const capacity = options.connectionCapacity ?? 65536;
@@ -90,12 +91,12 @@ export class FlowBuilder {
     const t = this.connections;
     if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) {
       // Echo id sits in different places for requests and replies; the address pair is enough.
-      const pair = pairKey(proto, this.addresses.endpoint(r.srcAddr, r.family, 0), this.addresses.endpoint(r.dstAddr, r.family, 0));
+      const pair = setPairKey(this.pair, proto, this.addresses.endpoint(r.srcAddr, r.family, 0), this.addresses.endpoint(r.dstAddr, r.family, 0));
       if (icmpType !== undefined && ICMP_ECHO_REQUEST.has(icmpType)) t.setInitiator(pair, true);
       else if (icmpType !== undefined && ICMP_ECHO_REPLY.has(icmpType)) t.setInitiator(pair, false);
       return r.kind === "drop" ? t.isReply(pair) : t.isReplyOrOpen(pair);
     }
-    const pair = pairKey(proto, this.addresses.endpoint(r.srcAddr, r.family, r.srcPort), this.addresses.endpoint(r.dstAddr, r.family, r.dstPort));
+    const pair = setPairKey(this.pair, proto, this.addresses.endpoint(r.srcAddr, r.family, r.srcPort), this.addresses.endpoint(r.dstAddr, r.family, r.dstPort));
     if (SOCKET_KINDS.has(r.kind)) {
       // Socket records: the source is the local socket; a server socket (ingress) is the answering side.
       t.setInitiator(pair, r.direction !== "ingress");

@@ -123,8 +123,14 @@ const NO_ICMP = -1;
  * arrival (pods, services, reply status, ICMP type, sequence number). Records that only exist decoded
  * (built in tests) are kept as objects instead of bytes.
  */
+const RECORD_WORDS = FL_RECORD_SIZE / 4;
+
 export class FlowColumns {
   readonly bytes: Buffer;
+  private readonly words: Int32Array;
+  /** The last batch's bytes as 32-bit words, made again only when another batch Buffer arrives. */
+  private batchWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  private batch: Buffer | undefined;
   private readonly bootToWallNs: BigInt64Array;
   private readonly decoded: (KernelRecord | undefined)[];
   readonly sourcePod: (PodInfo | undefined)[];
@@ -141,6 +147,7 @@ export class FlowColumns {
     readonly ids: FlowIds,
   ) {
     this.bytes = Buffer.alloc(capacity * FL_RECORD_SIZE);
+    this.words = new Int32Array(this.bytes.buffer, this.bytes.byteOffset, capacity * RECORD_WORDS);
     this.bootToWallNs = new BigInt64Array(capacity);
     this.decoded = slots(capacity);
     this.sourcePod = slots(capacity);
@@ -155,7 +162,18 @@ export class FlowColumns {
 
   /** Copies the record at `offset` of `batch` into `slot`, replacing what the slot held. */
   storeBytes(slot: number, batch: Buffer, offset: number, bootToWallNs: bigint): void {
-    batch.copy(this.bytes, slot * FL_RECORD_SIZE, offset, offset + FL_RECORD_SIZE);
+    if ((batch.byteOffset & 3) === 0) {
+      // Word by word through typed arrays: Buffer#copy makes a view object per call.
+      if (batch !== this.batch) {
+        this.batch = batch;
+        this.batchWords = new Int32Array(batch.buffer, batch.byteOffset, batch.byteLength >> 2);
+      }
+      const from = this.batchWords;
+      const to = this.words;
+      for (let i = 0, s = offset >> 2, d = slot * RECORD_WORDS; i < RECORD_WORDS; i++) to[d + i] = from[s + i];
+    } else {
+      batch.copy(this.bytes, slot * FL_RECORD_SIZE, offset, offset + FL_RECORD_SIZE);
+    }
     this.bootToWallNs[slot] = bootToWallNs;
     this.decoded[slot] = undefined;
   }

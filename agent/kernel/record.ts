@@ -329,7 +329,8 @@ export class RecordCursor implements ArrivalFields {
   }
 
   private ipv4At(o: number): string {
-    const n = this.dv.getUint32(o, false);
+    // Signed, so every address is a small integer to V8 (an unsigned one above 2^31 would be a boxed double).
+    const n = this.dv.getInt32(o, false);
     let s = this.ipv4.get(n);
     if (s === undefined) {
       if (this.ipv4.size >= 65536) this.ipv4.clear();
@@ -346,7 +347,7 @@ export class RecordCursor implements ArrivalFields {
     const n = hi * TWO_32 + lo;
     let id = this.cgroups.get(n);
     if (id === undefined) {
-      if (this.cgroups.size >= 4096) this.cgroups.clear();
+      if (this.cgroups.size >= 65536) this.cgroups.clear();
       id = BigInt(n);
       this.cgroups.set(n, id);
     }

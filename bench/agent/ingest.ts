@@ -119,21 +119,45 @@ class AgentUnderTest {
     return { rss: mib("VmRSS"), anon: mib("RssAnon"), file: mib("RssFile") };
   }
 
+  /** Where the RSS is: the kernel's ring buffer and maps, node's own binary, and the rest (JS heap, buffers, malloc). */
+  mappings(): string {
+    const rss = new Map<string, number>();
+    let name = "";
+    for (const line of fs.readFileSync(`/proc/${this.pid}/smaps`, "utf8").split("\n")) {
+      const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s+(.*)$/.exec(line);
+      if (m) name = m[1].includes("bpf-map") ? "BPF maps" : m[1] === process.execPath ? "node binary" : "other";
+      else if (line.startsWith("Rss:")) rss.set(name, (rss.get(name) ?? 0) + Number(line.split(/\s+/)[1]) / 1024);
+    }
+    return [...rss].map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
+  }
+
+  /** The V8 heap by space and memory outside it, from the agent's own metrics (MiB). */
+  async heap(): Promise<string> {
+    const body = await this.metrics();
+    const value = (re: RegExp) => Number(re.exec(body)?.[1] ?? NaN) / 2 ** 20;
+    const space = (s: string) => value(new RegExp(`heap_space_size_total_bytes\\{space="${s}"\\} (\\d+)`)).toFixed(1);
+    return `JS heap ${value(/nodejs_heap_size_total_bytes (\d+)/).toFixed(1)} (new space ${space("new")}, old ${space("old")}, large objects ${space("large_object")}), external ${value(/nodejs_external_memory_bytes (\d+)/).toFixed(1)}`;
+  }
+
   /** Flows processed and ring-buffer losses, from the agent's metrics. */
   async counters(): Promise<{ flows: number; lost: number }> {
-    const body = await new Promise<string>((resolve, reject) => {
-      http.get({ host: "127.0.0.1", port: this.metricsPort, path: "/metrics" }, (res) => {
-        let b = "";
-        res.on("data", (d) => (b += d));
-        res.on("end", () => resolve(b));
-      }).on("error", reject);
-    });
+    const body = await this.metrics();
     const sum = (name: string) =>
       body
         .split("\n")
         .filter((l) => l.startsWith(name))
         .reduce((s, l) => s + Number(l.split(" ").pop()), 0);
     return { flows: sum("hubble_flows_processed_total"), lost: sum("flowlens_ringbuf_lost_events_total") };
+  }
+
+  private metrics(): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      http.get({ host: "127.0.0.1", port: this.metricsPort, path: "/metrics" }, (res) => {
+        let b = "";
+        res.on("data", (d) => (b += d));
+        res.on("end", () => resolve(b));
+      }).on("error", reject);
+    });
   }
 
   async stop(): Promise<void> {
@@ -241,7 +265,7 @@ async function main(): Promise<void> {
       );
       if (lost > 0) break;
     }
-    console.log(`after load: ${mem(agent.memory())}; ${load()}`);
+    console.log(`after load: ${mem(agent.memory())} = ${agent.mappings()} MiB; ${await agent.heap()} MiB; ${load()}`);
   } finally {
     await agent?.stop();
     await pods.destroy();
