@@ -228,10 +228,9 @@ export class KernelCapture {
 
   /**
    * Delivers pending ring-buffer records, then reports every flow active since the previous flush and
-   * forgets flows idle for several intervals (their next packet starts a new flow). The flows' counters
-   * are read at once and stamped with that time; their records are handed on FLUSH_CHUNK_RECORDS per
-   * event-loop turn. Runs on the interval; callable any time (a call while a flush is being handed on is
-   * covered by it).
+   * forgets flows idle for several intervals (their next packet starts a new flow). Records are handed on
+   * FLUSH_CHUNK_RECORDS per event-loop turn, each stamped with when its flow's counters were read. Runs on
+   * the interval; callable any time (a call while a flush is being handed on is covered by it).
    */
   flush(): void {
     if (this.closed || this.flushing) return;
@@ -240,7 +239,7 @@ export class KernelCapture {
     const bootToWallNs = bootToWallClockOffsetNs();
     const now = this.nowBootNs();
     const idleBefore = now - BigInt(Math.max(IDLE_MIN_MS, IDLE_FLUSH_INTERVALS * this.flushIntervalMs)) * 1_000_000n;
-    const active: Array<{ keys: Buffer; values: Buffer; hook: Hook; index: number[] }> = [];
+    const active: Array<{ map: string; keys: Buffer; values: Buffer; hook: Hook; index: number[] }> = [];
     for (const { map, hook } of FLOW_MAPS) {
       const { keys, values, count } = this.obj.mapLookupBatch(map);
       const idle: Buffer[] = [];
@@ -251,34 +250,43 @@ export class KernelCapture {
         else if (lastSeen < idleBefore) idle.push(keys.subarray(i * FL_FLOW_KEY_SIZE, (i + 1) * FL_FLOW_KEY_SIZE));
       }
       if (idle.length > 0) this.obj.mapDeleteBatch(map, Buffer.concat(idle));
-      if (index.length > 0) active.push({ keys, values, hook, index });
+      if (index.length > 0) active.push({ map, keys, values, hook, index });
     }
     this.lastFlushBootNs = now;
     let map = 0;
     let next = 0;
-    const handOn = () => {
+    const handOn = (first: boolean) => {
       if (this.closed) {
         this.flushing = false;
         return;
       }
-      let count = 0;
-      while (map < active.length && count < FLUSH_CHUNK_RECORDS) {
-        const { keys, values, hook, index } = active[map];
-        const i = index[next];
-        writeFlushRecord(this.flushBytes, count * FL_RECORD_SIZE, keys, i * FL_FLOW_KEY_SIZE, values, i * FL_FLOW_VALUE_SIZE, hook, now);
-        count++;
-        if (++next === index.length) {
+      // The first chunk uses the counters just read; later ones read their flows' counters again right before
+      // they are handed on, so every record is stamped with when its counters were read, however long the
+      // chunks before it took. A flow that left the table meanwhile is skipped.
+      const rows: Array<{ keys: Buffer; keyOffset: number; values: Buffer; valueOffset: number; hook: Hook }> = [];
+      while (map < active.length && rows.length < FLUSH_CHUNK_RECORDS) {
+        const flows = active[map];
+        const keyOffset = flows.index[next] * FL_FLOW_KEY_SIZE;
+        if (first) {
+          rows.push({ keys: flows.keys, keyOffset, values: flows.values, valueOffset: flows.index[next] * FL_FLOW_VALUE_SIZE, hook: flows.hook });
+        } else {
+          const value = this.obj.mapLookup(flows.map, flows.keys.subarray(keyOffset, keyOffset + FL_FLOW_KEY_SIZE));
+          if (value) rows.push({ keys: flows.keys, keyOffset, values: value, valueOffset: 0, hook: flows.hook });
+        }
+        if (++next === flows.index.length) {
           map++;
           next = 0;
         }
       }
+      const readNs = first ? now : this.nowBootNs();
+      rows.forEach((r, i) => writeFlushRecord(this.flushBytes, i * FL_RECORD_SIZE, r.keys, r.keyOffset, r.values, r.valueOffset, r.hook, readNs));
       // Scheduled before the listeners run, so one that throws does not stop the flush.
       this.flushing = map < active.length;
-      if (this.flushing) setImmediate(handOn);
-      this.emit({ bytes: this.flushBytes, count, bootToWallNs });
+      if (this.flushing) setImmediate(() => handOn(false));
+      this.emit({ bytes: this.flushBytes, count: rows.length, bootToWallNs });
     };
     this.flushing = true;
-    handOn();
+    handOn(true);
   }
 
   lossStats(): LossStats {

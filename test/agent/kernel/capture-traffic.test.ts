@@ -102,6 +102,25 @@ describe("KernelCapture on live traffic", () => {
     expect(received).toMatchObject({ cgroupId: b.cgroupId, packets: 3, bytes: 3084 });
   });
 
+  test("a flush of more flows than one hand-on chunk reports each of them once, stamped no earlier than the chunk before", async () => {
+    const FLOWS = 600;
+    const isSpray = (r: KernelRecord) => r.kind === "flush" && r.srcAddr === a.ip && r.dstAddr === b.ip && r.direction === "egress" && r.dstPort >= 6000 && r.dstPort < 6000 + FLOWS;
+    const chunks: KernelRecord[][] = [];
+    capture.onRecords((records) => {
+      const spray = records.filter(isSpray);
+      if (spray.length > 0) chunks.push(spray);
+    });
+    pods.traffic("a", ["udp-send", b.ip, 6000, 10, FLOWS, FLOWS]);
+    capture.flush();
+    for (let i = 0; i < 100 && chunks.flat().length < FLOWS; i++) await new Promise((r) => setTimeout(r, 20));
+    const flushed = chunks.flat();
+    expect(new Set(flushed.map((r) => r.dstPort)).size).toBe(FLOWS);
+    expect(flushed).toHaveLength(FLOWS);
+    for (const r of flushed) expect(r).toMatchObject({ protocol: IPPROTO_UDP, packets: 1, bytes: 10 + 8 + 20 });
+    expect(chunks.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < chunks.length; i++) expect(chunks[i][0].timeNs).toBeGreaterThanOrEqual(chunks[i - 1][0].timeNs);
+  });
+
   test("IPv6 flows (on the pod's loopback) carry IPv6 addresses and sizes", async () => {
     const server = await pods.spawnTraffic("a", ["udp-server", "::1", 5010, 2]);
     const serverExit = new Promise((r) => server.on("exit", r));
