@@ -29,6 +29,10 @@ export interface Aggregate {
   blocks: number;
   /** Lowest, median and highest p99 of single blocks, to show how much one block swings. */
   blockP99Ms: [number, number, number];
+  /** How late the load generator sent its requests (already inside `latency`). */
+  sendLag: LatencySummary;
+  /** The load generator's event-loop delay: mean of the blocks' p99s, and the highest of their maxima. */
+  loopDelayMs: { p99: number; max: number };
   /** Mean cores over blocks. */
   podsCores: number;
   nodeCores: Record<string, number>;
@@ -36,6 +40,8 @@ export interface Aggregate {
   relayCores: number;
   sidecarCores: number;
   softirqCores: number;
+  /** Cores the hypervisor gave to other machines while this one had work (host-wide). */
+  stealCores: number;
   busyCores: number;
   podsMemoryMb: number;
   sidecarMemoryMb: number;
@@ -69,6 +75,8 @@ export function aggregate(run: BenchRun, arm: Arm, rate: number): Aggregate | un
     blocks: phases.length,
     blockP99Ms: [blockP99[0], blockP99[Math.floor(blockP99.length / 2)], blockP99[blockP99.length - 1]],
     latency: summarize(phases.flatMap((p) => p.load.latenciesUs)),
+    sendLag: summarize(phases.flatMap((p) => p.load.sendLagUs)),
+    loopDelayMs: { p99: mean(phases.map((p) => p.load.loopDelayMs.p99)), max: Math.max(...phases.map((p) => p.load.loopDelayMs.max)) },
     achievedRps: sum(phases.map((p) => p.load.completed)) / sum(phases.map((p) => p.load.durationS)),
     errors: sum(phases.map((p) => p.load.errors)),
     podsCores: mean(phases.map((p) => sum(plan.nodes.map((n) => cg(p, n.cgroup))))),
@@ -77,6 +85,7 @@ export function aggregate(run: BenchRun, arm: Arm, rate: number): Aggregate | un
     relayCores: mean(phases.map((p) => cg(p, path.join(plan.systemCgroup, "relay")))),
     sidecarCores: mean(phases.map((p) => sum(Object.values(p.sidecarCores)))),
     softirqCores: mean(phases.map((p) => p.cores.softirq)),
+    stealCores: mean(phases.map((p) => p.cores.steal)),
     busyCores: mean(phases.map((p) => p.cores.busy)),
     podsMemoryMb: mean(phases.map((p) => sum(Object.values(p.podMemoryMb).flatMap((m) => Object.values(m))))),
     sidecarMemoryMb: mean(phases.map((p) => sum(Object.values(p.podMemoryMb).map((m) => m.haproxy ?? 0)))),
@@ -166,9 +175,10 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     summary.push(`sidecar memory: ${f(sidecar.sidecarMemoryMb / pods, 1)} MB per sidecar (Istio: ~${ISTIO.sidecarMemoryMb} MB); sidecars use ${f(sidecar.sidecarCores, 3)} cores in total at ${top} req/s`);
   }
   // CPU the lab did not use: other work on the machine, which widens every interval.
-  const foreign = Math.max(...aggs.map((a) => a.busyCores - a.podsCores - a.agentCores - a.relayCores - a.softirqCores));
+  const foreign = Math.max(...aggs.map((a) => a.busyCores - a.podsCores - a.agentCores - a.relayCores - a.softirqCores - a.stealCores));
+  const steal = Math.max(...aggs.map((a) => a.stealCores));
   summary.push(`load average (1, 5, 15 min) at the start: ${run.loadAvgStart.split(" ").slice(0, 3).join(" ")}, at the end: ${run.loadAvgEnd.split(" ").slice(0, 3).join(" ")}; ` +
-    `other processes used up to ${f(foreign)} of ${os.cpus().length} cores on average over an arm's blocks`);
+    `other processes used up to ${f(foreign)} of ${os.cpus().length} cores on average over an arm's blocks, and the hypervisor took up to ${f(steal)} cores (steal)`);
 
   const agentBlocks = run.blocks.filter((b) => b.arm === "agent");
   const linkTypes = agentBlocks[0]?.agentLinks ?? {};
@@ -177,10 +187,15 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     if (!a) return "";
     return `| ${r} | ${c} | ${f(a.latency.p50Ms)} | ${f(a.latency.p90Ms)} | ${f(a.latency.p99Ms)} | ${f(a.latency.maxMs)} | ${a.blockP99Ms.map((v) => f(v, 1)).join(" / ")} | ${f(a.achievedRps, 1)} | ${a.errors} | ${a.latency.count} (${a.blocks}) |`;
   };
+  const lagRows = (c: Arm, r: number) => {
+    const a = get(c, r);
+    if (!a) return "";
+    return `| ${r} | ${c} | ${f(a.sendLag.p50Ms, 3)} | ${f(a.sendLag.p99Ms, 3)} | ${f(a.sendLag.maxMs, 1)} | ${f(a.loopDelayMs.p99, 1)} | ${f(a.loopDelayMs.max, 1)} |`;
+  };
   const cpuRows = (c: Arm, r: number) => {
     const a = get(c, r);
     if (!a) return "";
-    return `| ${r} | ${c} | ${f(a.podsCores, 3)} | ${run.plan.nodes.map((n) => f(a.nodeCores[n.name], 3)).join(" | ")} | ${f(a.agentCores, 3)} | ${f(a.relayCores, 3)} | ${f(a.sidecarCores, 3)} | ${f(a.softirqCores, 3)} | ${f(a.busyCores, 3)} |`;
+    return `| ${r} | ${c} | ${f(a.podsCores, 3)} | ${run.plan.nodes.map((n) => f(a.nodeCores[n.name], 3)).join(" | ")} | ${f(a.agentCores, 3)} | ${f(a.relayCores, 3)} | ${f(a.sidecarCores, 3)} | ${f(a.softirqCores, 3)} | ${f(a.stealCores, 3)} | ${f(a.busyCores, 3)} |`;
   };
   const memRows = (c: Arm, r: number) => {
     const a = get(c, r);
@@ -234,6 +249,16 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     ``,
     ...rates.map((r) => `![latency at ${r} req/s](latency-${r}rps.svg)`),
     ``,
+    `## The load generator's own delay (ms)`,
+    ``,
+    `Latencies run from each request's scheduled start, so a late load generator (its own garbage collection, or no`,
+    `free core when a request was due) is inside the figures above. Send lag is how long after its scheduled start`,
+    `each request was sent; event-loop delay is the load generator's, sampled every 10 ms.`,
+    ``,
+    `| req/s | arm | send lag p50 | send lag p99 | send lag max | event-loop delay p99 (mean of blocks) | event-loop delay max |`,
+    `|---|---|---|---|---|---|---|`,
+    ...rates.flatMap((r) => arms.map((c) => lagRows(c, r))),
+    ``,
     ...(o.hopS > 0 ? [
       `## One service-to-service hop (ms)`,
       ``,
@@ -251,11 +276,12 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     `## CPU (cores, mean over the measured windows)`,
     ``,
     `Pods and nodes from cgroup v2 \`cpu.stat\` (a node is its pods plus its agent); sidecars from their processes'`,
-    `\`/proc/<pid>/stat\` (already inside their pods' figures); softirq and busy are host-wide from \`/proc/stat\``,
-    `(softirq is charged to no cgroup).`,
+    `\`/proc/<pid>/stat\` (already inside their pods' figures); softirq, steal and busy are host-wide from \`/proc/stat\``,
+    `(softirq is charged to no cgroup; steal is time the hypervisor ran other machines while this one had work, which`,
+    `stalls every process here alike).`,
     ``,
-    `| req/s | arm | pods | ${run.plan.nodes.map((n) => n.name).join(" | ")} | agents | relay | sidecars | softirq | host busy |`,
-    `|---|---|---|${run.plan.nodes.map(() => "---").join("|")}|---|---|---|---|---|`,
+    `| req/s | arm | pods | ${run.plan.nodes.map((n) => n.name).join(" | ")} | agents | relay | sidecars | softirq | steal | host busy (steal included) |`,
+    `|---|---|---|${run.plan.nodes.map(() => "---").join("|")}|---|---|---|---|---|---|`,
     ...rates.flatMap((r) => arms.map((c) => cpuRows(c, r))),
     ``,
     `![CPU](cpu.svg)`,
@@ -278,8 +304,8 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
   fs.writeFileSync(path.join(dir, "report.md"), md);
   const raw = run.blocks.map(({ load, hop: h, ...rest }) => ({
     ...rest,
-    load: { ...load, latenciesUs: undefined, summary: summarize(load.latenciesUs) },
-    hop: h ? { ...h, latenciesUs: undefined, summary: summarize(h.latenciesUs) } : undefined,
+    load: { ...load, latenciesUs: undefined, sendLagUs: undefined, summary: summarize(load.latenciesUs), sendLag: summarize(load.sendLagUs) },
+    hop: h ? { ...h, latenciesUs: undefined, sendLagUs: undefined, summary: summarize(h.latenciesUs), sendLag: summarize(h.sendLagUs) } : undefined,
   }));
   fs.writeFileSync(path.join(dir, "blocks.json"), JSON.stringify({ verdicts, blocks: raw }, null, 1));
   return { dir, markdown: path.join(dir, "report.md"), summary };

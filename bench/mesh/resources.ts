@@ -1,6 +1,7 @@
 // Resource readings for the comparison: CPU from cgroup v2 cpu.stat (per
-// pod, per node, per component), softirq and total busy time from /proc/stat
-// (softirq is not charged to any cgroup), memory as the PSS of each process.
+// pod, per node, per component), softirq, steal and total busy time from
+// /proc/stat (softirq is not charged to any cgroup; steal is time the
+// hypervisor gave this machine's CPUs to others), memory as the PSS of each process.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { LabError } from "../../lab/errors";
@@ -13,13 +14,13 @@ export function cpuUsageUsec(cgroup: string): number {
   return Number(m[1]);
 }
 
-export interface HostCpu { softirqS: number; busyS: number }
+export interface HostCpu { softirqS: number; stealS: number; busyS: number }
 
-/** Seconds of softirq and of all non-idle time, summed over CPUs, since boot. */
+/** Seconds of softirq, of steal and of all non-idle time (steal included), summed over CPUs, since boot. */
 export function hostCpu(): HostCpu {
   const line = fs.readFileSync("/proc/stat", "utf8").split("\n")[0];
   const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-  return { softirqS: softirq / USER_HZ, busyS: (user + nice + system + irq + softirq + steal) / USER_HZ };
+  return { softirqS: softirq / USER_HZ, stealS: steal / USER_HZ, busyS: (user + nice + system + irq + softirq + steal) / USER_HZ };
 }
 
 function pssKb(pid: number): number {
@@ -61,12 +62,13 @@ export function snapshot(cgroups: string[]): Snapshot {
   return { atMs: performance.now(), cpuUsec, host: hostCpu() };
 }
 
-/** Average cores used between two snapshots, per cgroup, plus softirq and busy time. */
-export function coresBetween(a: Snapshot, b: Snapshot): { cgroups: Record<string, number>; softirq: number; busy: number } {
+/** Average cores used between two snapshots, per cgroup, plus softirq, steal and busy time. */
+export function coresBetween(a: Snapshot, b: Snapshot): { cgroups: Record<string, number>; softirq: number; steal: number; busy: number } {
   const seconds = (b.atMs - a.atMs) / 1000;
   const cgroups: Record<string, number> = {};
   for (const c of Object.keys(a.cpuUsec)) cgroups[c] = (b.cpuUsec[c] - a.cpuUsec[c]) / 1e6 / seconds;
-  return { cgroups, softirq: (b.host.softirqS - a.host.softirqS) / seconds, busy: (b.host.busyS - a.host.busyS) / seconds };
+  const per = (k: keyof HostCpu) => (b.host[k] - a.host[k]) / seconds;
+  return { cgroups, softirq: per("softirqS"), steal: per("stealS"), busy: per("busyS") };
 }
 
 function pidsBelow(cgroup: string): number[] {

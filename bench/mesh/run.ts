@@ -226,8 +226,9 @@ export async function runBench(o: BenchOptions): Promise<BenchRun> {
       const r = await runner.run(block);
       const s = summarize(r.load.latenciesUs);
       o.log(`[${i + 1}/${schedule.length}] cycle ${block.cycle + 1}, ${block.rate} req/s, ${block.arm}: ${r.load.completed}/${r.load.scheduled} ok, ` +
-        `p50 ${s.p50Ms.toFixed(1)} p99 ${s.p99Ms.toFixed(1)} ms, settled ${r.settledS.toFixed(1)} s, busy ${r.cores.busy.toFixed(2)} cores, load ${r.loadAvg1}` +
-        (r.hop ? `; hop p99 ${summarize(r.hop.latenciesUs).p99Ms.toFixed(2)} ms` : "") +
+        `p50 ${s.p50Ms.toFixed(1)} p99 ${s.p99Ms.toFixed(1)} ms, settled ${r.settledS.toFixed(1)} s, busy ${r.cores.busy.toFixed(2)} cores (steal ${r.cores.steal.toFixed(2)}), load ${r.loadAvg1}` +
+        `, load generator lag p99 ${summarize(r.load.sendLagUs).p99Ms.toFixed(1)} ms, loop delay max ${r.load.loopDelayMs.max.toFixed(0)} ms` +
+        (r.hop ? `; hop p50 ${summarize(r.hop.latenciesUs).p50Ms.toFixed(2)} p99 ${summarize(r.hop.latenciesUs).p99Ms.toFixed(2)} ms` : "") +
         (block.arm === "agent" ? `; ${sum(Object.values(r.agentLinks))} BPF links, ${r.agentKernelEvents} kernel records` : ""));
       blocks.push(r);
     }

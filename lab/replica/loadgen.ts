@@ -7,6 +7,7 @@
 // to measure a single service-to-service hop.
 import * as fs from "node:fs";
 import * as http from "node:http";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { PRODUCTS } from "./catalog";
 import { resetConnections } from "./connections";
 import { client, type UnaryClient } from "./rpc";
@@ -38,6 +39,13 @@ export interface LoadResult {
   errors: number;
   /** Latencies in microseconds of the requests scheduled after warm-up. */
   latenciesUs: number[];
+  /**
+   * How late the load generator itself sent each recorded request, in
+   * microseconds after its scheduled start: its own share of the latencies.
+   */
+  sendLagUs: number[];
+  /** The load generator's event-loop delay over the block (ms), so its own stalls are told apart from the replica's. */
+  loopDelayMs: { p50: number; p99: number; max: number };
 }
 
 const TASKS: [number, () => { method: string; path: string; body?: string }][] = [
@@ -77,7 +85,10 @@ type Send = (done: (ok: boolean) => void) => void;
  * recording (when `record`) the latency of requests scheduled after `warmup`.
  */
 async function openLoop(rate: number, duration: number, warmup: number, record: boolean, send: Send): Promise<LoadResult> {
-  const result: LoadResult = { rate, durationS: duration - warmup, scheduled: 0, completed: 0, errors: 0, latenciesUs: [] };
+  const result: LoadResult = {
+    rate, durationS: duration - warmup, scheduled: 0, completed: 0, errors: 0, latenciesUs: [], sendLagUs: [], loopDelayMs: { p50: 0, p99: 0, max: 0 },
+  };
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   const intervalMs = 1000 / rate;
   const start = performance.now();
   const recordFrom = start + warmup * 1000;
@@ -85,7 +96,11 @@ async function openLoop(rate: number, duration: number, warmup: number, record: 
   let inflight = 0;
   const fire = (scheduledAt: number) => {
     const recorded = record && scheduledAt >= recordFrom;
-    if (recorded) result.scheduled++;
+    if (recorded) {
+      if (result.scheduled === 0) loopDelay.enable();
+      result.scheduled++;
+      result.sendLagUs.push(Math.round((performance.now() - scheduledAt) * 1000));
+    }
     inflight++;
     send((ok) => {
       inflight--;
@@ -111,6 +126,9 @@ async function openLoop(rate: number, duration: number, warmup: number, record: 
   const drainUntil = performance.now() + 10_000;
   while (inflight > 0 && performance.now() < drainUntil) await new Promise((r) => setTimeout(r, 20));
   result.errors += inflight;
+  loopDelay.disable();
+  const ms = (ns: number) => Math.round(ns / 1000) / 1000;
+  if (result.scheduled > 0) result.loopDelayMs = { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) };
   return result;
 }
 
