@@ -227,15 +227,40 @@ static __always_inline void fill_from_flow(struct fl_record *r, const struct fl_
 
 #define FL_TCP_REPORTED (FL_TCP_SYN | FL_TCP_FIN | FL_TCP_RST)
 
+/*
+ * A precise clock read costs about as much as the rest of a known flow's packet, so those packets date
+ * last_seen from the coarse clock (no hardware read): its monotonic time, moved to boot time, plus one
+ * tick so that a packet is never dated before it happened. The daemon reports a flow whose last_seen is
+ * after its previous flush, so a date up to a tick late at most repeats a flow in one more flush, while an
+ * early one could leave its last packets unreported. Packets that start a flow or carry SYN/FIN/RST read
+ * the precise clock, which also keeps the offset current (it changes only across a suspend).
+ */
+extern unsigned int CONFIG_HZ __kconfig __weak;
+#define FL_LONGEST_TICK_NS 10000000ULL /* HZ=100, when the kernel config is not readable */
+__u64 fl_coarse_to_boot_ns = 0;
+
+static __always_inline __u64 precise_now(void)
+{
+	__u64 mono = bpf_ktime_get_ns();
+	__u64 boot = bpf_ktime_get_boot_ns();
+	__u64 to_boot = boot - mono + (CONFIG_HZ ? 1000000000ULL / CONFIG_HZ : FL_LONGEST_TICK_NS);
+
+	/* Written only when it moves, as every CPU reads it on every packet. */
+	if (to_boot < fl_coarse_to_boot_ns || to_boot - fl_coarse_to_boot_ns > 1000)
+		fl_coarse_to_boot_ns = to_boot;
+	return boot;
+}
+
 /* Counts one packet in `flows`; emits FLOW_START for a new flow and TCP_FLAGS for SYN/FIN/RST. */
 static __always_inline void account_packet(void *flows, struct __sk_buff *skb, struct fl_pkt *p, __u8 hook)
 {
 	struct fl_flow_value *v;
 	struct fl_record *r;
-	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 now;
 
 	v = bpf_map_lookup_elem(flows, &p->key);
 	if (!v) {
+		now = precise_now();
 		struct fl_flow_value nv = {
 			.packets = 1,
 			.bytes = p->len,
@@ -270,17 +295,20 @@ static __always_inline void account_packet(void *flows, struct __sk_buff *skb, s
 	}
 	__sync_fetch_and_add(&v->packets, 1);
 	__sync_fetch_and_add(&v->bytes, p->len);
-	v->last_seen_ns = now;
 	if ((v->tcp_flags | p->tcp_flags) != v->tcp_flags)
 		v->tcp_flags |= p->tcp_flags;
-	if (p->tcp_flags & FL_TCP_REPORTED) {
-		r = reserve_record(FL_REC_TCP_FLAGS, hook);
-		if (r) {
-			fill_from_flow(r, &p->key, v);
-			r->ts_ns = now; /* the packet's time, as last_seen */
-			r->tcp_flags_now = p->tcp_flags;
-			submit_record(r);
-		}
+	if (!(p->tcp_flags & FL_TCP_REPORTED)) {
+		v->last_seen_ns = bpf_ktime_get_coarse_ns() + fl_coarse_to_boot_ns;
+		return;
+	}
+	now = precise_now();
+	v->last_seen_ns = now;
+	r = reserve_record(FL_REC_TCP_FLAGS, hook);
+	if (r) {
+		fill_from_flow(r, &p->key, v);
+		r->ts_ns = now; /* the packet's time, as last_seen */
+		r->tcp_flags_now = p->tcp_flags;
+		submit_record(r);
 	}
 }
 

@@ -1,14 +1,29 @@
 /**
- * Kernel cost per program run, measured in isolation with BPF_PROG_TEST_RUN (no scheduling noise from
- * other work on the machine): the per-packet cgroup_skb path for a packet of a known flow, a TCP packet
- * with a flag the programs report (one ring-buffer record per run), and a new flow per run.
- * The live per-program figures (bpf_stats) are printed by datapath.ts and ingest.ts.
- *   node --import tsx bench/agent/prog-cost.ts   (env: REPEAT=1000000)
+ * Kernel cost per run of the per-packet cgroup_skb programs, for one or more builds of the object side by side.
+ * - Isolated: BPF_PROG_TEST_RUN (no scheduling noise, but a hot cache): a packet of a known flow, a TCP packet
+ *   with a flag the programs report (one ring-buffer record per run), and a new flow per run.
+ * - Live: the programs attached to two test pods' cgroup subtree (netns on a bridge with no uplink,
+ *   198.18.2.0/24) while bench/agent/tools/rr runs 64-byte request/response between them (client and server
+ *   pinned to one CPU), with bpf_stats on. Objects take turns in short blocks ordered A B B A, so drift cancels;
+ *   the figures are each object's totals over its blocks, and the last column compares it with the first object.
+ *   bpf_stats adds two clock reads to every run, the same for every object.
+ *   node --import tsx bench/agent/prog-cost.ts
+ *   env: OBJECTS=a.bpf.o,b.bpf.o (default: the built object)  REPEAT=1000000  ROUNDS=4  BLOCK_SECONDS=1  CPU=1
  */
+import * as path from "node:path";
 import { DEFAULT_OBJECT_PATH } from "../../agent/kernel/capture";
-import { loadNative } from "../../agent/kernel/native";
+import { loadNative, type NativeBpfObject, type NativeModule } from "../../agent/kernel/native";
+import { TestPods } from "../../test/agent/kernel/pods";
+import { buildTool, envCpuList, envNumber, loadAverage, runAsync, withBpfStats } from "./common";
+import { parseHistogram, PooledHistogram } from "./latency-histogram";
 
-const REPEAT = Number(process.env.REPEAT ?? 1_000_000);
+const REPEAT = envNumber("REPEAT", 1_000_000, (n) => Number.isInteger(n) && n >= 1000, "a whole number of runs, at least 1000");
+const ROUNDS = envNumber("ROUNDS", 4, (n) => Number.isInteger(n) && n >= 1, "a whole number of A B B A rounds, at least 1");
+const BLOCK_SECONDS = envNumber("BLOCK_SECONDS", 1, (n) => n >= 0.1, "seconds of request/response per block, at least 0.1");
+const CPU = envCpuList("CPU", "1");
+const OBJECTS = (process.env.OBJECTS || DEFAULT_OBJECT_PATH).split(",").map((p) => path.resolve(p));
+const CGROUP_PROGRAMS = ["fl_cgroup_ingress", "fl_cgroup_egress"];
+const PORT = 5201;
 
 /** Ethernet + IPv4 + TCP (20-byte header, no options) + payload, addresses from 198.18.2.0/24. */
 function tcpPacket(flags: number, sport: number, payload = 64): Buffer {
@@ -29,16 +44,18 @@ function tcpPacket(flags: number, sport: number, payload = 64): Buffer {
   return p;
 }
 
-function main(): void {
-  const native = loadNative();
-  const obj = new native.BpfObject(DEFAULT_OBJECT_PATH, { maxEntries: { fl_events: 1 << 26, fl_flows: 1 << 16 } });
+function openObject(native: NativeModule, objectPath: string): NativeBpfObject {
+  return new native.BpfObject(objectPath, { maxEntries: { fl_events: 1 << 26, fl_flows: 1 << 16 } });
+}
+
+function isolated(native: NativeModule, objectPath: string): void {
+  const obj = openObject(native, objectPath);
   try {
     const run = (label: string, prog: string, packet: Buffer, repeat: number) => {
       obj.testRun(prog, packet, 1); // creates the flow
       const { nsPerRun, retval } = obj.testRun(prog, packet, repeat);
       console.log(`  ${label.padEnd(52)} ${String(nsPerRun).padStart(5)} ns/run  (retval ${retval}, ${repeat} runs)`);
     };
-    console.log(`${native.possibleCpus()} possible CPUs; BPF_PROG_TEST_RUN averages:`);
     run("fl_cgroup_egress, ACK on a known flow", "fl_cgroup_egress", tcpPacket(0x10, 40000), REPEAT);
     run("fl_cgroup_ingress, ACK on a known flow", "fl_cgroup_ingress", tcpPacket(0x10, 40001), REPEAT);
     run("fl_cgroup_egress, FIN+ACK (a tcp_flags record per run)", "fl_cgroup_egress", tcpPacket(0x11, 40002), 100_000);
@@ -54,4 +71,83 @@ function main(): void {
   }
 }
 
-main();
+interface LiveTotals {
+  runs: Map<string, number>;
+  ns: Map<string, number>;
+  roundTrips: number;
+  latency: PooledHistogram;
+}
+
+async function live(native: NativeModule): Promise<void> {
+  const rr = buildTool("rr");
+  const totals: LiveTotals[] = OBJECTS.map(() => ({ runs: new Map(), ns: new Map(), roundTrips: 0, latency: new PooledHistogram() }));
+  const pods = new TestPods(["client", "server"], { subnet: "198.18.2", firstHost: 10 });
+  let obj: NativeBpfObject | undefined;
+  try {
+    const serverIp = pods.pod("server").ip;
+    await pods.spawn("server", ["taskset", "-c", CPU, rr, "server", serverIp, String(PORT)], "ready");
+    const client = pods.pod("client");
+    const latencyCmd = [
+      "sh",
+      "-c",
+      `echo $$ > ${client.cgroupDir}/cgroup.procs && exec ip netns exec ${client.netns} "$@"`,
+      "sh",
+      ...["taskset", "-c", CPU, rr, "latency", serverIp, String(PORT), "64", String(BLOCK_SECONDS)],
+    ];
+    await runAsync(latencyCmd); // warm-up, nothing attached
+    await withBpfStats(async () => {
+      for (let round = 0; round < ROUNDS; round++) {
+        const order = OBJECTS.map((_, i) => i);
+        if (round % 2 === 1) order.reverse();
+        for (const i of [...order, ...[...order].reverse()]) {
+          obj = openObject(native, OBJECTS[i]);
+          for (const prog of CGROUP_PROGRAMS) obj.attachCgroup(prog, pods.cgroupRoot);
+          const before = obj.programStats();
+          const latency = parseHistogram(await runAsync(latencyCmd), `rr latency (${OBJECTS[i]})`);
+          const after = obj.programStats();
+          obj.close();
+          obj = undefined;
+          const t = totals[i];
+          for (const a of after) {
+            const b = before.find((p) => p.id === a.id);
+            t.runs.set(a.name, (t.runs.get(a.name) ?? 0) + a.runCount - (b?.runCount ?? 0));
+            t.ns.set(a.name, (t.ns.get(a.name) ?? 0) + a.runTimeNs - (b?.runTimeNs ?? 0));
+          }
+          t.roundTrips += latency.count;
+          t.latency.add(latency);
+        }
+      }
+    });
+  } finally {
+    obj?.close();
+    await pods.destroy();
+  }
+  const perRoundTrip = totals.map((t) => CGROUP_PROGRAMS.reduce((s, p) => s + (t.ns.get(p) ?? 0), 0) / t.roundTrips);
+  OBJECTS.forEach((o, i) => {
+    const t = totals[i];
+    const [p50] = t.latency.percentilesNs([0.5]);
+    console.log(`  ${o}: ${t.roundTrips} round trips, p50 ${(p50 / 1000).toFixed(2)} us`);
+    for (const p of CGROUP_PROGRAMS) {
+      const runs = t.runs.get(p) ?? 0;
+      console.log(`    ${p.padEnd(20)} ${(runs ? (t.ns.get(p) ?? 0) / runs : 0).toFixed(1).padStart(7)} ns/run  ${(runs / t.roundTrips).toFixed(2)} runs per round trip`);
+    }
+    console.log(`    ${"both".padEnd(20)} ${perRoundTrip[i].toFixed(0).padStart(7)} ns per round trip  (x${(perRoundTrip[i] / perRoundTrip[0]).toFixed(3)} of the first object)`);
+  });
+}
+
+async function main(): Promise<void> {
+  const native = loadNative();
+  console.log(`load average at start: ${loadAverage()}`);
+  for (const o of OBJECTS) {
+    console.log(`${o}: BPF_PROG_TEST_RUN averages (${native.possibleCpus()} possible CPUs)`);
+    isolated(native, o);
+  }
+  console.log(`\nlive, bpf_stats on: ${ROUNDS} rounds of ${BLOCK_SECONDS} s blocks per object (A B B A), client and server on CPU ${CPU}`);
+  await live(native);
+  console.log(`load average at end: ${loadAverage()}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
