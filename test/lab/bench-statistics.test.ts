@@ -1,7 +1,8 @@
 // The benchmark's block order and statistics, checked without building a lab:
 // the mirrored (ABBA) schedule, the cycle bootstrap of a p99 ratio, and the
-// verdict against the agent's 3% target.
+// verdict against the agent's 3% target, and the host CPU readings (steal apart).
 import { blockSchedule, type Arm } from "../../bench/mesh/run";
+import { coresBetween, hostCpu } from "../../bench/mesh/resources";
 import { ratioInterval, verdict } from "../../bench/mesh/stats";
 
 /** Deterministic pseudo-random latencies (µs) around `scale`, with a long tail. */
@@ -76,5 +77,21 @@ describe("the verdict on the 3% target", () => {
 
   test("is not shown when the interval straddles the target although the control resolves it", () => {
     expect(verdict(interval(1.03, 1.01, 1.05), interval(1, 0.99, 1.01), 1.03).kind).toBe("not shown");
+  });
+});
+
+describe("the host CPU readings", () => {
+  test("report steal time as its own share of the busy time between two snapshots", () => {
+    const at = (ms: number, softirqS: number, stealS: number, busyS: number) => ({ atMs: ms, cpuUsec: {}, host: { softirqS, stealS, busyS } });
+    const cores = coresBetween(at(0, 10, 100, 500), at(2000, 10.2, 101.5, 503));
+    expect(cores.steal).toBeCloseTo(0.75, 9);
+    expect(cores.softirq).toBeCloseTo(0.1, 9);
+    expect(cores.busy).toBeCloseTo(1.5, 9);
+  });
+
+  test("read steal from the kernel's counters, never above the busy time", () => {
+    const host = hostCpu();
+    expect(host.stealS).toBeGreaterThanOrEqual(0);
+    expect(host.stealS + host.softirqS).toBeLessThanOrEqual(host.busyS);
   });
 });
