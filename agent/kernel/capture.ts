@@ -34,8 +34,14 @@ export type RecordsListener = (records: KernelRecord[]) => void;
 
 /** Records per drained batch: bounds the work between event-loop turns when the kernel outpaces JavaScript. */
 const BATCH_RECORDS = 4096;
-/** Flush records handed on per event-loop turn, so ring-buffer records are not held up behind a large flush. */
+/**
+ * A large flush is handed on in chunks spread over time: each chunk's records are built into flows and sent to
+ * every follower before the next is read, and ring-buffer records arriving meanwhile go between chunks, so they
+ * wait for one chunk rather than for the whole flush.
+ */
 const FLUSH_CHUNK_RECORDS = 256;
+/** Pause between chunks, shortened so that a flush always ends within half the flush interval. */
+const FLUSH_CHUNK_GAP_MS = 10;
 
 export const DEFAULT_OBJECT_PATH = path.resolve(__dirname, "../../bpf/.output/flowlens.bpf.o");
 
@@ -229,7 +235,8 @@ export class KernelCapture {
   /**
    * Delivers pending ring-buffer records, then reports every flow active since the previous flush and
    * forgets flows idle for several intervals (their next packet starts a new flow). Records are handed on
-   * FLUSH_CHUNK_RECORDS per event-loop turn, each stamped with when its flow's counters were read. Runs on
+   * FLUSH_CHUNK_RECORDS at a time, FLUSH_CHUNK_GAP_MS apart at most, each stamped with when its flow's
+   * counters were read. Runs on
    * the interval; callable any time (a call while a flush is being handed on is covered by it).
    */
   flush(): void {
@@ -253,6 +260,8 @@ export class KernelCapture {
       if (index.length > 0) active.push({ map, keys, values, hook, index });
     }
     this.lastFlushBootNs = now;
+    const chunks = Math.ceil(active.reduce((n, flows) => n + flows.index.length, 0) / FLUSH_CHUNK_RECORDS);
+    const gapMs = Math.min(FLUSH_CHUNK_GAP_MS, Math.floor(this.flushIntervalMs / 2 / Math.max(1, chunks)));
     let map = 0;
     let next = 0;
     const handOn = (first: boolean) => {
@@ -282,7 +291,7 @@ export class KernelCapture {
       rows.forEach((r, i) => writeFlushRecord(this.flushBytes, i * FL_RECORD_SIZE, r.keys, r.keyOffset, r.values, r.valueOffset, r.hook, readNs));
       // Scheduled before the listeners run, so one that throws does not stop the flush.
       this.flushing = map < active.length;
-      if (this.flushing) setImmediate(() => handOn(false));
+      if (this.flushing) setTimeout(() => handOn(false), gapMs);
       this.emit({ bytes: this.flushBytes, count: rows.length, bootToWallNs });
     };
     this.flushing = true;
