@@ -84,7 +84,8 @@ class AgentUnderTest {
   static async start(cgroupRoot: string, extra: string[], profileDir?: string): Promise<AgentUnderTest> {
     // A coarse sampling interval: the profiler's signals interrupt the kernel verifier while programs load.
     const prof = profileDir ? ["--cpu-prof", "--cpu-prof-interval=20000", `--cpu-prof-dir=${profileDir}`] : [];
-    const args = [...prof, BUNDLE, "agent", "--node-name", "bench", "--listen-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--cgroup-root", cgroupRoot, "--flush-interval", "60s", ...extra];
+    // As the chart runs it (NODE_OPTIONS in templates/agent/daemonset.yaml).
+    const args = [...prof, "--max-semi-space-size=1", BUNDLE, "agent", "--node-name", "bench", "--listen-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--cgroup-root", cgroupRoot, "--flush-interval", "60s", ...extra];
     // taskset execs node, so the child's pid is the agent's.
     const [cmd, ...cmdArgs] = PIN ? [...AGENT_CPU, process.execPath, ...args] : [process.execPath, ...args];
     const child = spawn(cmd, cmdArgs, { cwd: REPO, stdio: ["ignore", "ignore", "pipe"] });
