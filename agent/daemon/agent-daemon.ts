@@ -98,6 +98,7 @@ export class AgentDaemon {
       ringBufferBytes: config.ringbufBytes,
       flushIntervalMs: config.flushIntervalMs,
       tcInterfaces: config.tcInterfaces,
+      egressNat: config.egressNat,
     });
     const ingest = new RecordIngest({ ring: this.ring, columns: this.columns, builder, metrics: this.metrics, nat: this.nat, onNat: (r) => this.learnNat(r) });
     this.capture.onBatches((batch) => {

@@ -17,6 +17,8 @@ export interface AgentConfig {
   flushIntervalMs: number;
   ringbufBytes?: number;
   tcInterfaces: string[];
+  /** Attach the program that reports source NAT (translated source on flows). */
+  egressNat: boolean;
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
 }
 
@@ -31,6 +33,7 @@ const FLAGS = {
   "flush-interval": { type: "string" },
   "ringbuf-bytes": { type: "string" },
   "tc-interface": { type: "string", multiple: true },
+  "no-egress-nat": { type: "boolean" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   "tls-client-ca": { type: "string" },
@@ -49,6 +52,7 @@ export const USAGE = `usage: flowlens agent [flags]
   --flush-interval DURATION how often active flows are reported (default 5s)
   --ringbuf-bytes SIZE      kernel ring buffer size, a power of two (e.g. 8MiB)
   --tc-interface NAME       also attach TC programs here (repeatable; only where no Cilium runs)
+  --no-egress-nat           do not report translated sources (saves a tracepoint run on every queued packet)
   --tls-cert FILE --tls-key FILE [--tls-client-ca FILE]   serve gRPC over TLS (mTLS with a client CA)
 
 Every flag can be set in the environment as FLOWLENS_<FLAG>, e.g. FLOWLENS_NODE_NAME.
@@ -151,6 +155,7 @@ export function parseAgentConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     flushIntervalMs: parseDuration(str("flush-interval") ?? "5s", "--flush-interval"),
     ringbufBytes,
     tcInterfaces,
+    egressNat: !bool("no-egress-nat"),
     tls: certFile && keyFile ? { certFile, keyFile, clientCaFile } : undefined,
   };
 }

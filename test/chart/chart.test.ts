@@ -18,6 +18,7 @@ const PROFILES: Record<string, Record<string, string>> = {
     "tls.certManager.issuerRef.name": "corp-ca",
   },
   "standard with IAP": { "ui.auth.mode": "iap", "ui.auth.iapAudience": "/projects/1/global/backendServices/2" },
+  "standard without egress NAT reporting": { "agent.egressNat": "false" },
 };
 
 const rendered = new Map<string, KubeObject[]>();
@@ -112,8 +113,14 @@ describe("the flowlens chart", () => {
     expect(containerArgs(ui, "ui")).toContain("--relay=flowlens-relay.gke-managed-dpv2-observability.svc:4245");
   });
 
+  test("agent.egressNat: false starts the agent with --no-egress-nat, and only then", () => {
+    const agentArgs = (profile: string) => containerArgs(findObject(render(profile), "DaemonSet", "flowlens-agent"), "agent");
+    expect(agentArgs("standard without egress NAT reporting")).toContain("--no-egress-nat");
+    expect(agentArgs("standard")).not.toContain("--no-egress-nat");
+  });
+
   test("every flag the chart passes is one the component documents", () => {
-    for (const profile of ["standard", "autopilot", "standard with IAP"]) {
+    for (const profile of ["standard", "autopilot", "standard with IAP", "standard without egress NAT reporting"]) {
       for (const [kind, name, container] of [
         ["DaemonSet", "flowlens-agent", "agent"],
         ["Deployment", "flowlens-relay", "relay"],

@@ -56,3 +56,41 @@ describe("flowlens agent on egress NAT", () => {
     expect([...replies, ...untranslated].filter((f) => f.IP?.source_xlated || f.flowlens?.source_xlated)).toEqual([]);
   });
 });
+
+describe("flowlens agent with --no-egress-nat", () => {
+  let net: NatRouter;
+  let agent: RunningAgent | undefined;
+  let observer: ObserverClient | undefined;
+
+  beforeAll(async () => {
+    net = new NatRouter();
+    agent = await startAgent([
+      "--node-name", `node-${net.suffix}`,
+      "--listen-address", "127.0.0.1:0",
+      "--metrics-address", "127.0.0.1:0",
+      "--cgroup-root", net.cgroupRoot,
+      "--flush-interval", "500ms",
+      "--no-egress-nat",
+    ]);
+    await waitReady(agent);
+    observer = observerClient(agent.grpcPort);
+  }, 60_000);
+
+  afterAll(async () => {
+    observer?.close();
+    if (agent) await stopAgent(agent);
+    await net?.destroy();
+  });
+
+  test("still reports the masqueraded connection, without a translated source", async () => {
+    const server = await net.serverTraffic(["tcp-server", MASQUERADED_IP, 5201, 300, 700]);
+    const exited = new Promise((r) => server.on("exit", r));
+    net.clientTraffic(["tcp-client", MASQUERADED_IP, 5201, 300, 700]);
+    await exited;
+    await new Promise((r) => setTimeout(r, 1500));
+    const flows = (await getFlows(observer!, { whitelist: [{ source_ip: [CLIENT_IP] }] })).map((r) => r.flow!).filter(Boolean);
+    const egress = flows.filter((f) => f.IP?.destination === MASQUERADED_IP);
+    expect(egress.map((f) => f.flowlens?.event)).toEqual(expect.arrayContaining(["flow_start", "sock_close"]));
+    expect(egress.filter((f) => f.IP?.source_xlated || f.flowlens?.source_xlated)).toEqual([]);
+  }, 60_000);
+});

@@ -28,6 +28,12 @@ describe("agent configuration", () => {
     expect(parseAgentConfig(["--tc-interface", "a", "--tc-interface", "b", "--cgroup-root", dir], env)!.tcInterfaces).toEqual(["a", "b"]);
   });
 
+  test("egress NAT reporting is on unless --no-egress-nat or FLOWLENS_NO_EGRESS_NAT turns it off", () => {
+    expect(parseAgentConfig(["--cgroup-root", dir], {})!.egressNat).toBe(true);
+    expect(parseAgentConfig(["--cgroup-root", dir, "--no-egress-nat"], {})!.egressNat).toBe(false);
+    expect(parseAgentConfig(["--cgroup-root", dir], { FLOWLENS_NO_EGRESS_NAT: "true" })!.egressNat).toBe(false);
+  });
+
   test("--help returns no config", () => {
     expect(parseAgentConfig(["--help"], {})).toBeNull();
   });
