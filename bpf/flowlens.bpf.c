@@ -293,10 +293,15 @@ static __always_inline void account_packet(void *flows, struct __sk_buff *skb, s
 		if (!v)
 			return;
 	}
-	__sync_fetch_and_add(&v->packets, 1);
-	__sync_fetch_and_add(&v->bytes, p->len);
+	/*
+	 * Flags, then bytes, then packets: the daemon may read the entry at any moment, and a reader that sees
+	 * this packet counted must also see its bytes and flags (atomic adds are full barriers on x86 and
+	 * arm64), so the entry with the most packets is always a consistent snapshot.
+	 */
 	if ((v->tcp_flags | p->tcp_flags) != v->tcp_flags)
 		v->tcp_flags |= p->tcp_flags;
+	__sync_fetch_and_add(&v->bytes, p->len);
+	__sync_fetch_and_add(&v->packets, 1);
 	if (!(p->tcp_flags & FL_TCP_REPORTED)) {
 		v->last_seen_ns = bpf_ktime_get_coarse_ns() + fl_coarse_to_boot_ns;
 		return;
