@@ -4,6 +4,20 @@ import type { Flow } from "../../../proto/types";
 import { CLIENT_IP, MASQUERADED_IP, NatRouter, NO_SNAT_IP, ROUTER_OUTER_IP } from "../kernel/nat-router";
 import { getFlows, observerClient, startAgent, stopAgent, waitReady, type ObserverClient, type RunningAgent } from "./_agent-process";
 
+/** A real agent observing the NAT router's client, reporting flushes every 500 ms. */
+async function startNatAgent(net: NatRouter, extra: string[]): Promise<RunningAgent> {
+  const agent = await startAgent([
+    "--node-name", `node-${net.suffix}`,
+    "--listen-address", "127.0.0.1:0",
+    "--metrics-address", "127.0.0.1:0",
+    "--cgroup-root", net.cgroupRoot,
+    "--flush-interval", "500ms",
+    ...extra,
+  ]);
+  await waitReady(agent);
+  return agent;
+}
+
 describe("flowlens agent on egress NAT", () => {
   let net: NatRouter;
   let agent: RunningAgent | undefined;
@@ -12,15 +26,7 @@ describe("flowlens agent on egress NAT", () => {
 
   beforeAll(async () => {
     net = new NatRouter();
-    agent = await startAgent([
-      "--node-name", `node-${net.suffix}`,
-      "--listen-address", "127.0.0.1:0",
-      "--metrics-address", "127.0.0.1:0",
-      "--cgroup-root", net.cgroupRoot,
-      "--flush-interval", "500ms",
-      "--ring-capacity", "4096",
-    ]);
-    await waitReady(agent);
+    agent = await startNatAgent(net, ["--ring-capacity", "4096"]);
     observer = observerClient(agent.grpcPort);
     for (const dst of [MASQUERADED_IP, NO_SNAT_IP]) {
       const server = await net.serverTraffic(["tcp-server", dst, 5201, 300, 700]);
@@ -64,15 +70,7 @@ describe("flowlens agent with --no-egress-nat", () => {
 
   beforeAll(async () => {
     net = new NatRouter();
-    agent = await startAgent([
-      "--node-name", `node-${net.suffix}`,
-      "--listen-address", "127.0.0.1:0",
-      "--metrics-address", "127.0.0.1:0",
-      "--cgroup-root", net.cgroupRoot,
-      "--flush-interval", "500ms",
-      "--no-egress-nat",
-    ]);
-    await waitReady(agent);
+    agent = await startNatAgent(net, ["--no-egress-nat"]);
     observer = observerClient(agent.grpcPort);
   }, 60_000);
 
