@@ -57,16 +57,18 @@ export interface Verdict { kind: VerdictKind; resolution: number; text: string }
 /**
  * Whether `tested` (B/A ratio) is shown to stay within `target`, given the
  * A/A control `control` (two arms of the same configuration). The
- * resolution is how far the control's interval reaches from 1.
+ * resolution is how far the control's interval reaches from 1. While it
+ * reaches further than the target, no verdict is given either way: noise
+ * alone can then put an arm's interval wholly inside or outside the target.
  */
 export function verdict(tested: RatioInterval, control: RatioInterval, target: number): Verdict {
   const resolution = Math.max(1 - control.lo, control.hi - 1);
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
   const ci = `95% CI ${tested.lo.toFixed(3)}-${tested.hi.toFixed(3)}`;
-  if (tested.hi <= target) return { kind: "shown", resolution, text: `shown: ${ci} lies within ${target}` };
-  if (tested.lo > target) return { kind: "not shown", resolution, text: `not shown: ${ci} lies above ${target}` };
   if (resolution >= target - 1) {
-    return { kind: "below resolution", resolution, text: `below the resolution of the instrument: ${ci} straddles ${target}, and the A/A control (none vs none) spans ±${pct(resolution)}, more than the ${pct(target - 1)} to resolve` };
+    return { kind: "below resolution", resolution, text: `below the resolution of the instrument: the A/A control (none vs none) spans ±${pct(resolution)}, more than the ${pct(target - 1)} to resolve, so ${ci} decides nothing` };
   }
+  if (tested.hi <= target) return { kind: "shown", resolution, text: `shown: ${ci} lies within ${target}, and the A/A control resolves ±${pct(resolution)}` };
+  if (tested.lo > target) return { kind: "not shown", resolution, text: `not shown: ${ci} lies above ${target}` };
   return { kind: "not shown", resolution, text: `not shown: ${ci} straddles ${target} although the A/A control resolves ±${pct(resolution)}; more cycles would decide it` };
 }

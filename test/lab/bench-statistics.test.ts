@@ -65,7 +65,12 @@ describe("the verdict on the 3% target", () => {
   });
 
   test("is not shown when the whole interval lies above the target", () => {
-    expect(verdict(interval(1.2, 1.1, 1.3), interval(1, 0.8, 1.25), 1.03).kind).toBe("not shown");
+    expect(verdict(interval(1.2, 1.1, 1.3), interval(1, 0.99, 1.01), 1.03).kind).toBe("not shown");
+  });
+
+  test("is never given while the A/A control is wider than 3%, even for an interval wholly within or above", () => {
+    expect(verdict(interval(0.598, 0.53, 0.958), interval(1.43, 0.445, 3.121), 1.03).kind).toBe("below resolution");
+    expect(verdict(interval(1.2, 1.1, 1.3), interval(1, 0.8, 1.25), 1.03).kind).toBe("below resolution");
   });
 
   test("is below the resolution when the interval straddles the target and the A/A control is wider than 3%", () => {
@@ -73,6 +78,7 @@ describe("the verdict on the 3% target", () => {
     expect(v.kind).toBe("below resolution");
     expect(v.resolution).toBeCloseTo(0.1, 9);
     expect(v.text).toMatch(/A\/A control \(none vs none\) spans ±10.0%/);
+    expect(v.text).toMatch(/95% CI 0.900-1.200 decides nothing/);
   });
 
   test("is not shown when the interval straddles the target although the control resolves it", () => {
