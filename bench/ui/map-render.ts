@@ -6,7 +6,6 @@
 // Targets: render <= 1.5 s; median frame <= 50 ms.
 //   tsx bench/ui/map-render.ts [--runs 3] [--stream-seconds 10]
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { Flow } from "../../proto/types";
@@ -16,7 +15,7 @@ import { makeFlow } from "../../test/ui/flow-factory";
 import { timestampFromMillis } from "../../proto/types";
 import { encodeFrame, flowTemplate, type FlowTemplate } from "./flow-frames";
 import { startObserverServer } from "../../test/ui/observer-server";
-import { startFlowlens, stopFlowlens } from "../../test/ui/_processes";
+import { firstMapEdges, startFlowlens, stopFlowlens } from "../../test/ui/_processes";
 
 const NAMESPACES = 20;
 const WORKLOADS = 500;
@@ -80,24 +79,6 @@ function flowFor(w: Workload[], [a, b, port]: [number, number, number], rand: ()
     bytes: Math.floor(rand() * 20_000),
     srttUs: 50 + Math.floor(rand() * 2000),
     verdict: rand() < 0.02 ? "DROPPED" : "FORWARDED",
-  });
-}
-
-/** Edges in the first map the UI sends a new page (read from /api/stream). */
-function firstMapEdges(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(`${url}api/stream`, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => {
-        text += d;
-        const m = /event: batch\ndata: (.*)\n\n/.exec(text);
-        if (!m) return;
-        req.destroy();
-        resolve(JSON.parse(m[1]).map?.edges.length ?? 0);
-      });
-    });
-    req.on("error", reject);
   });
 }
 

@@ -1,6 +1,7 @@
 // Starts `flowlens <command>` as a child process and waits for the line that
 // says it is ready; stops it with SIGTERM (SIGKILL after 10 s).
 import { spawn, type ChildProcess } from "node:child_process";
+import * as http from "node:http";
 import * as path from "node:path";
 
 export const REPO = path.resolve(__dirname, "../..");
@@ -63,5 +64,23 @@ export function stopFlowlens(p: FlowlensProcess | undefined): Promise<void> {
       resolve();
     });
     p.child.kill("SIGTERM");
+  });
+}
+
+/** Edges in the first map the UI server sends a new page (read from its /api/stream). */
+export function firstMapEdges(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${url}api/stream`, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => {
+        text += d;
+        const m = /event: batch\ndata: (.*)\n\n/.exec(text);
+        if (!m) return;
+        req.destroy();
+        resolve(JSON.parse(m[1]).map?.edges.length ?? 0);
+      });
+    });
+    req.on("error", reject);
   });
 }

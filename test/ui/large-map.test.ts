@@ -2,11 +2,10 @@
 // Observer gRPC server: edges and namespace boxes are painted on the edge
 // layer, dropped traffic stands out in red, and selecting a workload brings
 // its edges back as labelled cytoscape edges.
-import * as http from "node:http";
 import * as path from "node:path";
 import type { Page } from "playwright-core";
 import { buildWebBundle } from "../../ui/build";
-import { REPO, startFlowlens, stopFlowlens, type FlowlensProcess } from "./_processes";
+import { firstMapEdges, REPO, startFlowlens, stopFlowlens, type FlowlensProcess } from "./_processes";
 import { launchChromium, type TestBrowser } from "./browser";
 import { makeFlow } from "./flow-factory";
 import { startObserverServer, type ObserverServer } from "./observer-server";
@@ -58,24 +57,6 @@ afterAll(async () => {
     await observer?.close();
   }
 }, 30_000);
-
-/** Edges in the first map the UI server sends a new page. */
-function firstMapEdges(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(`${url}api/stream`, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => {
-        text += d;
-        const m = /event: batch\ndata: (.*)\n\n/.exec(text);
-        if (!m) return;
-        req.destroy();
-        resolve(JSON.parse(m[1]).map?.edges.length ?? 0);
-      });
-    });
-    req.on("error", reject);
-  });
-}
 
 function counts(page: Page): Promise<{ nodes: number; edges: number; cyEdges: number; painted: number; namespaces: number }> {
   return page.evaluate(() => {
