@@ -54,18 +54,9 @@ function load(): string {
   return `load ${fs.readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`;
 }
 
-/** Rebuilds dist/flowlens.js when a file it was built from is newer (as bin/flowlens decides). */
+/** Builds dist/flowlens.js from the current sources (a second or two), so the agent measured is this code, run by plain node. */
 function ensureBundle(): void {
-  const inputs = path.join(REPO, "dist/flowlens.inputs");
-  const builtAt = fs.existsSync(BUNDLE) && fs.existsSync(inputs) ? fs.statSync(BUNDLE).mtimeMs : 0;
-  const stale =
-    builtAt === 0 ||
-    fs
-      .readFileSync(inputs, "utf8")
-      .split("\n")
-      .filter(Boolean)
-      .some((f) => !fs.existsSync(path.join(REPO, f)) || fs.statSync(path.join(REPO, f)).mtimeMs > builtAt);
-  if (stale) execFileSync(process.execPath, ["--import", "tsx", path.join(REPO, "scripts/build-dist.ts"), "flowlens"], { cwd: REPO, stdio: "inherit" });
+  execFileSync(process.execPath, ["--import", "tsx", path.join(REPO, "scripts/build-dist.ts"), "flowlens"], { cwd: REPO, stdio: "inherit" });
 }
 
 interface Memory {
