@@ -69,7 +69,8 @@ export function startAgent(plan: LabPlan, state: StateFile, node: NodePlan, cert
     nice: plan.options.nice,
     cgroup: path.join(plan.systemCgroup, `agent-${node.name}`),
     logFile: path.join(plan.dir, "logs", `agent-${node.name}.log`),
-    command: [FLOWLENS, ...agentArgs(plan, node, certs)],
+    // The V8 setting the chart gives the agent (charts/flowlens/templates/agent/daemonset.yaml), so the lab runs it as a node does.
+    command: ["env", "NODE_OPTIONS=--max-semi-space-size=1", FLOWLENS, ...agentArgs(plan, node, certs)],
   });
 }
 
