@@ -95,6 +95,9 @@ describe("KernelCapture lifecycle", () => {
       const log = new RecordLog(capture);
       // 400 new UDP flows while this event loop is blocked: the 4 KiB ring holds about 25 records.
       pods.traffic("a", ["udp-send", pods.pod("b").ip, 6000, 10, 400, 400]);
+      // The receiving pod's ingress runs in softirq and may trail the sender's exit: let it finish (the loop
+      // stays blocked), so no record is submitted between the drain below and the counters read after it.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
       capture.flush();
       const stats = capture.lossStats();
       const starts = log.records.filter((r) => r.kind !== "flush");
