@@ -68,11 +68,34 @@ struct {
 	__type(value, __u8);
 } fl_netns SEC(".maps");
 
-/* Per-socket lifecycle state, freed by the kernel together with the socket. */
+/*
+ * Per-socket state, freed by the kernel together with the socket: the lifecycle (when it opened, who
+ * opened it) and, for a connected TCP socket, the counters of its two flows. A connection's packets are
+ * counted here rather than in fl_flows: reaching a socket's storage costs a pointer walk, while a flow
+ * lookup hashes a 48-byte key (and needs the cgroup id), which was most of a packet's cost. The daemon
+ * reads these counters with the fl_sock_flows iterator, and at close they are folded into fl_flows so
+ * that the flush after the socket is gone still reports its last packets.
+ */
+struct fl_sock_counts {
+	__u64 packets;
+	__u64 bytes;
+	__u64 first_seen_ns;
+	__u64 last_seen_ns;
+	__u32 ifindex;
+	__u8 tcp_flags;
+	__u8 started; /* this direction has seen a packet */
+	__u8 pad[2];
+};
+
 struct fl_sock_state {
 	__u64 open_ns;
-	__u8 direction;
-	__u8 pad[7];
+	__u8 direction; /* who opened the connection: FL_DIR_EGRESS (connect) or FL_DIR_INGRESS (accept) */
+	__u8 has_key;   /* `key` is set (on the socket's first counted packet) */
+	__u8 folded;    /* closed: the counters went to fl_flows, later packets are counted there */
+	__u8 pad[5];
+	__u64 sock_cookie;
+	struct fl_flow_key key;           /* the egress flow's key: local -> remote */
+	struct fl_sock_counts counts[2];  /* [0] ingress, [1] egress */
 };
 
 struct {
@@ -317,10 +340,179 @@ static __always_inline void account_packet(void *flows, struct __sk_buff *skb, s
 	}
 }
 
+/* The flow key of one direction of a socket's connection, from its egress key. */
+static __always_inline void sock_flow_key(struct fl_flow_key *out, const struct fl_sock_state *st, __u8 direction)
+{
+	*out = st->key;
+	if (direction == FL_DIR_INGRESS) {
+		__builtin_memcpy(out->saddr, st->key.daddr, 16);
+		__builtin_memcpy(out->daddr, st->key.saddr, 16);
+		out->sport = st->key.dport;
+		out->dport = st->key.sport;
+	}
+	out->direction = direction;
+}
+
+static __always_inline void fill_from_sock_counts(struct fl_record *r, const struct fl_sock_state *st,
+						  const struct fl_sock_counts *c, __u8 direction)
+{
+	sock_flow_key(&r->key, st, direction);
+	r->packets = c->packets;
+	r->bytes = c->bytes;
+	r->first_seen_ns = c->first_seen_ns;
+	r->last_seen_ns = c->last_seen_ns;
+	r->sock_cookie = st->sock_cookie;
+	r->ifindex = c->ifindex;
+	r->tcp_flags = c->tcp_flags;
+}
+
+/*
+ * The TCP flags of a packet of a connected socket, or -1 when its TCP header is not where the socket's
+ * family puts it (IPv6 extension headers, a header outside the linear data): such packets take the
+ * flow-table path, which parses them in full.
+ */
+static __always_inline int sock_packet_tcp_flags(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u8 *tcp;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data;
+
+		if ((void *)(ip + 1) > data_end || ip->protocol != IPPROTO_TCP || (ip->frag_off & bpf_htons(0x1fff)))
+			return -1;
+		tcp = data + ip->ihl * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data;
+
+		if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_TCP)
+			return -1;
+		tcp = (void *)(ip6 + 1);
+	} else {
+		return -1;
+	}
+	if ((void *)(tcp + 14) > data_end)
+		return -1;
+	return tcp[13];
+}
+
+/*
+ * A socket's first packet counted on the socket: takes its key from the packet, and takes over what
+ * fl_flows already counted of its two flows (an accepted connection's handshake went through the
+ * listener), so that each flow is counted in one place. False when the packet cannot be parsed.
+ */
+static __always_inline bool adopt_socket(struct __sk_buff *skb, struct fl_sock_state *st, __u8 direction)
+{
+	struct fl_flow_key key;
+	struct fl_pkt p = {};
+
+	if (parse_packet(skb, 0, skb->protocol, &p))
+		return false;
+	st->key = p.key;
+	if (direction == FL_DIR_INGRESS) {
+		__builtin_memcpy(st->key.saddr, p.key.daddr, 16);
+		__builtin_memcpy(st->key.daddr, p.key.saddr, 16);
+		st->key.sport = p.key.dport;
+		st->key.dport = p.key.sport;
+	}
+	st->key.cgroup_id = bpf_skb_cgroup_id(skb);
+	st->sock_cookie = bpf_get_socket_cookie(skb);
+	st->has_key = 1;
+	for (int i = 0; i < 2; i++) {
+		struct fl_sock_counts *c = &st->counts[i];
+		struct fl_flow_value *v;
+
+		sock_flow_key(&key, st, i ? FL_DIR_EGRESS : FL_DIR_INGRESS);
+		v = bpf_map_lookup_elem(&fl_flows, &key);
+		if (!v)
+			continue;
+		c->packets = v->packets;
+		c->bytes = v->bytes;
+		c->first_seen_ns = v->first_seen_ns;
+		c->last_seen_ns = v->last_seen_ns;
+		c->ifindex = v->ifindex;
+		c->tcp_flags = v->tcp_flags;
+		c->started = 1;
+		bpf_map_delete_elem(&fl_flows, &key);
+	}
+	return true;
+}
+
+/*
+ * Counts a packet of a connected TCP socket in the socket's storage; false when the packet is not one
+ * (no full socket, a listener's handshake packets, a socket already folded at close), and the flow
+ * table counts it instead.
+ */
+static __always_inline bool count_on_socket(struct __sk_buff *skb, __u8 direction)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct fl_sock_state *st;
+	struct fl_sock_counts *c;
+	struct fl_record *r;
+	int flags;
+	__u64 now;
+
+	if (!sk)
+		return false;
+	sk = bpf_sk_fullsock(sk);
+	/* A listener answers many peers; a raw control socket sends resets for connections it does not own. */
+	if (!sk || sk->protocol != IPPROTO_TCP || sk->type != 1 /* SOCK_STREAM */ || sk->state == BPF_TCP_LISTEN)
+		return false;
+	flags = sock_packet_tcp_flags(skb);
+	if (flags < 0)
+		return false;
+	st = bpf_sk_storage_get(&fl_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st || st->folded)
+		return false;
+	if (!st->has_key && !adopt_socket(skb, st, direction))
+		return false;
+	c = &st->counts[direction == FL_DIR_EGRESS];
+	if (!c->started) {
+		/* The connection's first packet this way: the flow starts, as a new fl_flows entry would. */
+		now = precise_now();
+		c->first_seen_ns = c->last_seen_ns = now;
+		c->ifindex = skb->ifindex;
+		c->tcp_flags = flags;
+		c->bytes = skb->len;
+		c->packets = 1;
+		c->started = 1;
+		r = reserve_record(FL_REC_FLOW_START, FL_HOOK_CGROUP_SKB);
+		if (r) {
+			fill_from_sock_counts(r, st, c, direction);
+			r->ts_ns = now;
+			r->tcp_flags_now = flags;
+			submit_record(r);
+		}
+		return true;
+	}
+	/* Same order and reasoning as account_packet: flags, then bytes, then packets. */
+	if ((c->tcp_flags | flags) != c->tcp_flags)
+		c->tcp_flags |= flags;
+	__sync_fetch_and_add(&c->bytes, skb->len);
+	__sync_fetch_and_add(&c->packets, 1);
+	if (!(flags & FL_TCP_REPORTED)) {
+		c->last_seen_ns = bpf_ktime_get_coarse_ns() + fl_coarse_to_boot_ns;
+		return true;
+	}
+	now = precise_now();
+	c->last_seen_ns = now;
+	r = reserve_record(FL_REC_TCP_FLAGS, FL_HOOK_CGROUP_SKB);
+	if (r) {
+		fill_from_sock_counts(r, st, c, direction);
+		r->ts_ns = now;
+		r->tcp_flags_now = flags;
+		submit_record(r);
+	}
+	return true;
+}
+
 static __always_inline void handle_cgroup_skb(struct __sk_buff *skb, __u8 direction)
 {
 	struct fl_pkt p = {};
 
+	if (count_on_socket(skb, direction))
+		return;
 	if (parse_packet(skb, 0, skb->protocol, &p))
 		return;
 	p.len = skb->len;
@@ -436,6 +628,92 @@ static __always_inline void fill_tcp_counters(struct fl_record *r, const struct 
 	r->packets = BPF_CORE_READ(tp, segs_out);
 }
 
+/*
+ * At close, a socket's counters move to fl_flows, which outlives the socket, dated `now` so that the
+ * flush after the close reports them: the flush reads fl_flows before the sockets, so a fold between the
+ * two reads is reported once, by the next flush, and never twice.
+ */
+static __always_inline void fold_sock_counts(struct fl_sock_state *st, __u64 now)
+{
+	struct fl_flow_key key;
+
+	st->folded = 1;
+	if (!st->has_key)
+		return;
+	for (int i = 0; i < 2; i++) {
+		struct fl_sock_counts *c = &st->counts[i];
+		struct fl_flow_value *v;
+
+		if (!c->started)
+			continue;
+		sock_flow_key(&key, st, i ? FL_DIR_EGRESS : FL_DIR_INGRESS);
+		v = bpf_map_lookup_elem(&fl_flows, &key);
+		if (!v) {
+			struct fl_flow_value nv = {
+				.packets = c->packets,
+				.bytes = c->bytes,
+				.first_seen_ns = c->first_seen_ns,
+				.last_seen_ns = now,
+				.sock_cookie = st->sock_cookie,
+				.ifindex = c->ifindex,
+				.tcp_flags = c->tcp_flags,
+			};
+
+			if (bpf_map_update_elem(&fl_flows, &key, &nv, BPF_NOEXIST) == 0)
+				continue;
+			v = bpf_map_lookup_elem(&fl_flows, &key);
+			if (!v) {
+				count_stat(FL_STAT_FLOW_TABLE_FULL);
+				continue;
+			}
+		}
+		/* A packet after the fold (a reset sent on close) was counted in fl_flows already. */
+		v->tcp_flags |= c->tcp_flags;
+		if (c->first_seen_ns < v->first_seen_ns)
+			v->first_seen_ns = c->first_seen_ns;
+		__sync_fetch_and_add(&v->bytes, c->bytes);
+		__sync_fetch_and_add(&v->packets, c->packets);
+		v->last_seen_ns = now;
+	}
+}
+
+/* One flow of a socket as the fl_sock_flows iterator writes it: the same layout as an fl_flows entry. */
+struct fl_sock_flow {
+	struct fl_flow_key key;
+	struct fl_flow_value value;
+};
+
+/*
+ * Writes the flows of every socket still counting on itself, two per connection at most, for the
+ * daemon's periodic report (userspace cannot walk socket storage itself).
+ */
+SEC("iter/bpf_sk_storage_map")
+int fl_sock_flows(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct fl_sock_state *st = ctx->value;
+	struct fl_sock_flow out;
+
+	if (!ctx->sk || !st || st->folded || !st->has_key)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		struct fl_sock_counts *c = &st->counts[i];
+
+		if (!c->started)
+			continue;
+		__builtin_memset(&out, 0, sizeof(out));
+		sock_flow_key(&out.key, st, i ? FL_DIR_EGRESS : FL_DIR_INGRESS);
+		out.value.packets = c->packets;
+		out.value.bytes = c->bytes;
+		out.value.first_seen_ns = c->first_seen_ns;
+		out.value.last_seen_ns = c->last_seen_ns;
+		out.value.sock_cookie = st->sock_cookie;
+		out.value.ifindex = c->ifindex;
+		out.value.tcp_flags = c->tcp_flags;
+		bpf_seq_write(ctx->meta->seq, &out, sizeof(out));
+	}
+	return 0;
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(fl_sock_state, const struct sock *sk, int oldstate, int newstate)
 {
@@ -464,6 +742,9 @@ int BPF_PROG(fl_sock_state, const struct sock *sk, int oldstate, int newstate)
 		st->open_ns = now;
 		st->direction = newstate == TCP_SYN_SENT ? FL_DIR_EGRESS : FL_DIR_INGRESS;
 	}
+
+	if (kind == FL_REC_SOCK_CLOSE && st && !st->folded)
+		fold_sock_counts(st, now);
 
 	r = reserve_record(kind, FL_HOOK_SOCK);
 	if (!r)

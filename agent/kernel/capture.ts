@@ -94,6 +94,46 @@ const FLOW_MAPS: Array<{ map: string; hook: Hook }> = [
   { map: "fl_flows", hook: "cgroup_skb" },
   { map: "fl_tc_flows", hook: "tc" },
 ];
+/** Connected TCP sockets count their own flows (socket storage); this iterator writes them as fl_flows entries. */
+const SOCKET_FLOWS = { program: "fl_sock_flows", map: "fl_socks" } as const;
+const SOCKET_FLOW_SIZE = FL_FLOW_KEY_SIZE + FL_FLOW_VALUE_SIZE;
+const KEY_PROTOCOL_OFFSET = 36;
+const IPPROTO_TCP = 6;
+const VALUE_PACKETS = 0;
+const VALUE_BYTES = 8;
+const VALUE_FIRST_SEEN = 16;
+const VALUE_LAST_SEEN = 24;
+const VALUE_TCP_FLAGS = 44;
+
+/** One flow read for a flush: its key and counters where they were read, and the map to re-read them from. */
+interface FlushRow {
+  keys: Buffer;
+  keyOffset: number;
+  values: Buffer;
+  valueOffset: number;
+  hook: Hook;
+  /** Re-read from this map before a later chunk is handed on; null: the counters read first are used. */
+  map: string | null;
+}
+
+/**
+ * Adds `extra`'s counters into `into`'s (a copy): the same flow counted partly in fl_flows and partly on its
+ * socket, which happens only when a packet reached the listener after the socket took its flow over.
+ */
+function mergeCounters(into: FlushRow, extra: FlushRow): void {
+  const a = Buffer.from(into.values.subarray(into.valueOffset, into.valueOffset + FL_FLOW_VALUE_SIZE));
+  const b = extra.values.subarray(extra.valueOffset, extra.valueOffset + FL_FLOW_VALUE_SIZE);
+  a.writeBigUInt64LE(a.readBigUInt64LE(VALUE_PACKETS) + b.readBigUInt64LE(VALUE_PACKETS), VALUE_PACKETS);
+  a.writeBigUInt64LE(a.readBigUInt64LE(VALUE_BYTES) + b.readBigUInt64LE(VALUE_BYTES), VALUE_BYTES);
+  const first = [a.readBigUInt64LE(VALUE_FIRST_SEEN), b.readBigUInt64LE(VALUE_FIRST_SEEN)];
+  a.writeBigUInt64LE(first[0] < first[1] ? first[0] : first[1], VALUE_FIRST_SEEN);
+  const last = [a.readBigUInt64LE(VALUE_LAST_SEEN), b.readBigUInt64LE(VALUE_LAST_SEEN)];
+  a.writeBigUInt64LE(last[0] > last[1] ? last[0] : last[1], VALUE_LAST_SEEN);
+  a[VALUE_TCP_FLAGS] |= b[VALUE_TCP_FLAGS];
+  into.values = a;
+  into.valueOffset = 0;
+  into.map = null;
+}
 
 /** Flow-table entries idle for this many flush intervals (and at least IDLE_MIN_MS) are removed. */
 const IDLE_FLUSH_INTERVALS = 3;
@@ -246,23 +286,41 @@ export class KernelCapture {
     const bootToWallNs = bootToWallClockOffsetNs();
     const now = this.nowBootNs();
     const idleBefore = now - BigInt(Math.max(IDLE_MIN_MS, IDLE_FLUSH_INTERVALS * this.flushIntervalMs)) * 1_000_000n;
-    const active: Array<{ map: string; keys: Buffer; values: Buffer; hook: Hook; index: number[] }> = [];
+    // fl_flows first, then the sockets: a socket folding its counters into fl_flows at close in between is
+    // then reported once, by the next flush (the fold dates them after `now`), never twice.
+    const rows: FlushRow[] = [];
+    const hashRows: FlushRow[] = [];
     for (const { map, hook } of FLOW_MAPS) {
       const { keys, values, count } = this.obj.mapLookupBatch(map);
-      const idle: Buffer[] = [];
-      const index: number[] = [];
       for (let i = 0; i < count; i++) {
-        const lastSeen = values.readBigUInt64LE(i * FL_FLOW_VALUE_SIZE + 24);
-        if (lastSeen > this.lastFlushBootNs) index.push(i);
-        else if (lastSeen < idleBefore) idle.push(keys.subarray(i * FL_FLOW_KEY_SIZE, (i + 1) * FL_FLOW_KEY_SIZE));
+        hashRows.push({ keys, keyOffset: i * FL_FLOW_KEY_SIZE, values, valueOffset: i * FL_FLOW_VALUE_SIZE, hook, map });
       }
-      if (idle.length > 0) this.obj.mapDeleteBatch(map, Buffer.concat(idle));
-      if (index.length > 0) active.push({ map, keys, values, hook, index });
+    }
+    const sockets = this.obj.iterate(SOCKET_FLOWS.program, SOCKET_FLOWS.map);
+    const socketRows = new Map<string, FlushRow>();
+    for (let o = 0; o + SOCKET_FLOW_SIZE <= sockets.length; o += SOCKET_FLOW_SIZE) {
+      const row: FlushRow = { keys: sockets, keyOffset: o, values: sockets, valueOffset: o + FL_FLOW_KEY_SIZE, hook: "cgroup_skb", map: null };
+      socketRows.set(sockets.toString("latin1", o, o + FL_FLOW_KEY_SIZE), row);
+    }
+    const idle: Record<string, Buffer[]> = {};
+    for (const row of hashRows) {
+      const key = row.keys.subarray(row.keyOffset, row.keyOffset + FL_FLOW_KEY_SIZE);
+      const onSocket = row.hook === "cgroup_skb" && key[KEY_PROTOCOL_OFFSET] === IPPROTO_TCP ? socketRows.get(key.toString("latin1")) : undefined;
+      if (onSocket) {
+        mergeCounters(onSocket, row);
+        continue;
+      }
+      const lastSeen = row.values.readBigUInt64LE(row.valueOffset + VALUE_LAST_SEEN);
+      if (lastSeen > this.lastFlushBootNs) rows.push(row);
+      else if (lastSeen < idleBefore) (idle[row.map!] ??= []).push(key);
+    }
+    for (const [map, keys] of Object.entries(idle)) this.obj.mapDeleteBatch(map, Buffer.concat(keys));
+    for (const row of socketRows.values()) {
+      if (row.values.readBigUInt64LE(row.valueOffset + VALUE_LAST_SEEN) > this.lastFlushBootNs) rows.push(row);
     }
     this.lastFlushBootNs = now;
-    const chunks = Math.ceil(active.reduce((n, flows) => n + flows.index.length, 0) / FLUSH_CHUNK_RECORDS);
+    const chunks = Math.ceil(rows.length / FLUSH_CHUNK_RECORDS);
     const gapMs = Math.min(FLUSH_CHUNK_GAP_MS, Math.floor(this.flushIntervalMs / 2 / Math.max(1, chunks)));
-    let map = 0;
     let next = 0;
     const handOn = (first: boolean) => {
       if (this.closed) {
@@ -271,28 +329,24 @@ export class KernelCapture {
       }
       // The first chunk uses the counters just read; later ones read their flows' counters again right before
       // they are handed on, so every record is stamped with when its counters were read, however long the
-      // chunks before it took. A flow that left the table meanwhile is skipped.
-      const rows: Array<{ keys: Buffer; keyOffset: number; values: Buffer; valueOffset: number; hook: Hook }> = [];
-      while (map < active.length && rows.length < FLUSH_CHUNK_RECORDS) {
-        const flows = active[map];
-        const keyOffset = flows.index[next] * FL_FLOW_KEY_SIZE;
-        if (first) {
-          rows.push({ keys: flows.keys, keyOffset, values: flows.values, valueOffset: flows.index[next] * FL_FLOW_VALUE_SIZE, hook: flows.hook });
-        } else {
-          const value = this.obj.mapLookup(flows.map, flows.keys.subarray(keyOffset, keyOffset + FL_FLOW_KEY_SIZE));
-          if (value) rows.push({ keys: flows.keys, keyOffset, values: value, valueOffset: 0, hook: flows.hook });
-        }
-        if (++next === flows.index.length) {
-          map++;
-          next = 0;
-        }
-      }
+      // chunks before it took. A flow that left the table meanwhile is skipped. Socket rows keep what the
+      // iterator read (stamped with the flush's time).
+      const chunk: Array<{ row: FlushRow; values: Buffer; valueOffset: number; readNs: bigint }> = [];
       const readNs = first ? now : this.nowBootNs();
-      rows.forEach((r, i) => writeFlushRecord(this.flushBytes, i * FL_RECORD_SIZE, r.keys, r.keyOffset, r.values, r.valueOffset, r.hook, readNs));
+      while (next < rows.length && chunk.length < FLUSH_CHUNK_RECORDS) {
+        const row = rows[next++];
+        if (first || row.map === null) {
+          chunk.push({ row, values: row.values, valueOffset: row.valueOffset, readNs: now });
+          continue;
+        }
+        const value = this.obj.mapLookup(row.map, row.keys.subarray(row.keyOffset, row.keyOffset + FL_FLOW_KEY_SIZE));
+        if (value) chunk.push({ row, values: value, valueOffset: 0, readNs });
+      }
+      chunk.forEach((c, i) => writeFlushRecord(this.flushBytes, i * FL_RECORD_SIZE, c.row.keys, c.row.keyOffset, c.values, c.valueOffset, c.row.hook, c.readNs));
       // Scheduled before the listeners run, so one that throws does not stop the flush.
-      this.flushing = map < active.length;
+      this.flushing = next < rows.length;
       if (this.flushing) setTimeout(() => handOn(false), gapMs);
-      this.emit({ bytes: this.flushBytes, count: rows.length, bootToWallNs });
+      this.emit({ bytes: this.flushBytes, count: chunk.length, bootToWallNs });
     };
     this.flushing = true;
     handOn(true);

@@ -48,11 +48,18 @@ export interface NativeBpfObject {
   programStats(): NativeProgramStats[];
   /** Runs a program on `packet` in the kernel without attaching it (BPF_PROG_TEST_RUN); average ns per run. */
   testRun(program: string, packet: Buffer, repeat: number): { retval: number; nsPerRun: number };
+  /** Runs an iterator program over a map's elements; returns everything the program wrote, concatenated. */
+  iterate(program: string, map: string): Buffer;
   close(): void;
 }
 
+export interface NativeLoadOptions {
+  /** Map sizes set before load, by map name. */
+  maxEntries?: Record<string, number>;
+}
+
 export interface NativeModule {
-  BpfObject: new (objectPath: string, options?: { maxEntries?: Record<string, number> }) => NativeBpfObject;
+  BpfObject: new (objectPath: string, options?: NativeLoadOptions) => NativeBpfObject;
   bootToWallClockOffsetNs(): bigint;
   possibleCpus(): number;
   recordSize: number;

@@ -58,6 +58,7 @@ Napi::Function BpfObject::Define(Napi::Env env) {
                          InstanceMethod("drainRingBuffer", &BpfObject::DrainRingBuffer),
                          InstanceMethod("programStats", &BpfObject::ProgramStats),
                          InstanceMethod("testRun", &BpfObject::TestRun),
+                         InstanceMethod("iterate", &BpfObject::Iterate),
                          InstanceMethod("close", &BpfObject::Close),
                      });
 }
@@ -124,6 +125,9 @@ BpfObject::~BpfObject() { Release(); }
 
 void BpfObject::Release() {
   ring_.reset();
+  for (auto& [key, link] : iterators_)
+    if (link) bpf_link__destroy(link);
+  iterators_.clear();
   for (auto& [id, a] : attachments_) {
     if (a.link) bpf_link__destroy(a.link);
     else if (a.fd >= 0) close(a.fd);
@@ -388,6 +392,45 @@ Napi::Value BpfObject::TestRun(const Napi::CallbackInfo& info) {
   out.Set("retval", opts.retval);
   out.Set("nsPerRun", opts.duration);
   return out;
+}
+
+// iterate(program, map): runs an iterator program over a map's elements and returns everything it wrote.
+// The iterator's link is made on the first call and kept (it is detached with the others).
+Napi::Value BpfObject::Iterate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = StringArg(info, 0, "program name");
+  std::string map_name = StringArg(info, 1, "map name");
+  bpf_program* prog = Program(env, name);
+  bpf_map* map = Map(env, map_name);
+  bpf_link*& link = iterators_[name + "/" + map_name];
+  if (!link) {
+    union bpf_iter_link_info linfo = {};
+    linfo.map.map_fd = bpf_map__fd(map);
+    LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &linfo, .link_info_len = sizeof(linfo));
+    link = bpf_program__attach_iter(prog, &opts);
+    if (!link) {
+      int err = errno;
+      iterators_.erase(name + "/" + map_name);
+      throw Napi::Error::New(env, "attaching iterator " + name + " to map " + map_name + " failed: " + Errno(err));
+    }
+  }
+  int fd = bpf_iter_create(bpf_link__fd(link));
+  if (fd < 0) throw Napi::Error::New(env, "starting iterator " + name + " failed: " + Errno(errno));
+  std::vector<uint8_t> out;
+  uint8_t chunk[16384];
+  for (;;) {
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      close(fd);
+      throw Napi::Error::New(env, "reading iterator " + name + " failed: " + Errno(err));
+    }
+    out.insert(out.end(), chunk, chunk + n);
+  }
+  close(fd);
+  return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
 }
 
 Napi::Value BpfObject::Close(const Napi::CallbackInfo& info) {

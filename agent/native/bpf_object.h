@@ -46,6 +46,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value DrainRingBuffer(const Napi::CallbackInfo& info);
   Napi::Value ProgramStats(const Napi::CallbackInfo& info);
   Napi::Value TestRun(const Napi::CallbackInfo& info);
+  Napi::Value Iterate(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   void Release();
@@ -58,6 +59,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   std::string path_;
   bpf_object* obj_ = nullptr;
   std::map<uint32_t, Attachment> attachments_;
+  std::map<std::string, bpf_link*> iterators_;  // "program/map" -> iterator link
   uint32_t next_attachment_id_ = 1;
   std::unique_ptr<RingStream> ring_;
 };

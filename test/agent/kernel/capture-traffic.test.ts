@@ -91,6 +91,62 @@ describe("KernelCapture on live traffic", () => {
     expect(Number(nowNs - established[0].timeNs)).toBeLessThan(60e9);
   });
 
+  test("an open connection counts on its sockets, takes over its handshake, and is handed to the flow table once at close", async () => {
+    // Flow-table entries with this port at either end (the key's ports are host-order u16s at bytes 32 and 34),
+    // in every map of that name (bpftool lists each map's elements apart when there are several).
+    type Entry = { key: string[] };
+    const flowTableEntries = (port: number) =>
+      (JSON.parse(execFileSync("bpftool", ["-j", "map", "dump", "name", "fl_flows"], { encoding: "utf8" })) as Array<Entry | { elements: Entry[] }>)
+        .flatMap((e) => ("elements" in e ? e.elements : [e]))
+        .map((e) => Buffer.from(e.key.map((byte) => Number(byte))))
+        .filter((key) => key.readUInt16LE(32) === port || key.readUInt16LE(34) === port);
+    const batches: KernelRecord[][] = [];
+    capture.onRecords((records) => batches.push(records.filter((r) => r.kind === "flush" && (r.srcPort === 5006 || r.dstPort === 5006))));
+    const server = await pods.spawnTraffic("b", ["tcp-server", b.ip, 5006, 3000, 500]);
+    const serverExit = new Promise((r) => server.on("exit", r));
+    const client = await pods.spawn("a", [process.execPath, TRAFFIC, "tcp-client", b.ip, "5006", "3000", "500", "1500"], "holding");
+    const clientExit = new Promise((r) => client.on("exit", r));
+
+    // Held open: the client is in CLOSE_WAIT, the server in FIN_WAIT2, both sockets still counting.
+    const before = log.records.length;
+    capture.flush();
+    const open = log.records.slice(before).filter((r) => r.kind === "flush" && (r.srcPort === 5006 || r.dstPort === 5006));
+    const one = (what: string, pred: (r: KernelRecord) => boolean) => {
+      const found = open.filter(pred);
+      expect({ what, count: found.length }).toEqual({ what, count: 1 });
+      return found[0];
+    };
+    const request = one("client egress", (r) => between(a.ip, b.ip, 5006)(r) && r.direction === "egress");
+    expect(request).toMatchObject({ cgroupId: a.cgroupId, hook: "cgroup_skb" });
+    expect(request.tcpFlags & (SYN | FIN)).toBe(SYN);
+    expect(request.bytes).toBe(3000 + SYN_HDR + TCP_HDR * (request.packets - 1));
+    const clientPort = request.srcPort;
+    expect(one("server ingress", (r) => between(a.ip, b.ip, 5006)(r) && r.direction === "ingress")).toMatchObject({
+      cgroupId: b.cgroupId,
+      packets: request.packets,
+      bytes: request.bytes,
+    });
+    // The server's SYN-ACK went out through the listener, into the flow table; its socket took it over.
+    const reply = one("server egress", (r) => between(b.ip, a.ip, clientPort)(r) && r.direction === "egress");
+    expect(reply.tcpFlags & (SYN | FIN)).toBe(SYN | FIN);
+    expect(reply.bytes).toBe(500 + SYN_HDR + TCP_HDR * (reply.packets - 1));
+    expect(one("client ingress", (r) => between(b.ip, a.ip, clientPort)(r) && r.direction === "ingress")).toMatchObject({ packets: reply.packets, bytes: reply.bytes });
+    expect(flowTableEntries(clientPort)).toEqual([]);
+
+    await Promise.all([clientExit, serverExit]);
+    const closed = await log.lastFlush("client egress after close", (r) => between(a.ip, b.ip, 5006)(r) && r.direction === "egress" && (r.tcpFlags & FIN) !== 0);
+    expect(closed.packets).toBeGreaterThan(request.packets);
+    expect(closed.bytes).toBe(3000 + SYN_HDR + TCP_HDR * (closed.packets - 1));
+    const closedReply = await log.lastFlush("server egress after close", (r) => between(b.ip, a.ip, clientPort)(r) && r.direction === "egress" && r.packets > reply.packets);
+    expect(closedReply.bytes).toBe(500 + SYN_HDR + TCP_HDR * (closedReply.packets - 1));
+    // Closed sockets folded their flows into the flow table: four entries, and never two records of a flow in one flush.
+    expect(flowTableEntries(clientPort)).toHaveLength(4);
+    for (const batch of batches) {
+      const keys = batch.map((r) => `${r.srcAddr}:${r.srcPort}>${r.dstAddr}:${r.dstPort}/${r.direction}`);
+      expect(new Set(keys).size).toBe(keys.length);
+    }
+  });
+
   test("UDP datagrams are counted per flow with their exact L3 size", async () => {
     const server = await pods.spawnTraffic("b", ["udp-server", b.ip, 5002, 3]);
     const serverExit = new Promise((r) => server.on("exit", r));
