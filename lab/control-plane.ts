@@ -49,13 +49,13 @@ export async function makeCertificates(plan: LabPlan): Promise<Certificates> {
   return { dir, server: path.join(dir, "server"), client: path.join(dir, "client") };
 }
 
-function agentArgs(plan: LabPlan, node: NodePlan, certs: Certificates): string[] {
+function agentArgs(plan: LabPlan, node: NodePlan, certs: Certificates, cgroupRoot: string): string[] {
   return [
     "agent",
     "--node-name", node.name,
     "--listen-address", node.agentAddress,
     "--metrics-address", `${hostPort(node.agentAddress).host}:9965`,
-    "--cgroup-root", node.cgroup,
+    "--cgroup-root", cgroupRoot,
     "--metadata-file", plan.metadataFile,
     "--tls-cert", path.join(certs.server, "tls.crt"),
     "--tls-key", path.join(certs.server, "tls.key"),
@@ -63,14 +63,15 @@ function agentArgs(plan: LabPlan, node: NodePlan, certs: Certificates): string[]
   ];
 }
 
-export function startAgent(plan: LabPlan, state: StateFile, node: NodePlan, certs: Certificates): number {
+/** Starts `node`'s agent observing `cgroupRoot` (the node's whole group, or one replica copy's group on it). */
+export function startAgent(plan: LabPlan, state: StateFile, node: NodePlan, certs: Certificates, cgroupRoot = node.cgroup): number {
   return startProcess(state, {
     what: `agent ${node.name}`,
     nice: plan.options.nice,
     cgroup: path.join(plan.systemCgroup, `agent-${node.name}`),
     logFile: path.join(plan.dir, "logs", `agent-${node.name}.log`),
     // The V8 setting the chart gives the agent (charts/flowlens/templates/agent/daemonset.yaml), so the lab runs it as a node does.
-    command: ["env", "NODE_OPTIONS=--max-semi-space-size=1", FLOWLENS, ...agentArgs(plan, node, certs)],
+    command: ["env", "NODE_OPTIONS=--max-semi-space-size=1", FLOWLENS, ...agentArgs(plan, node, certs, cgroupRoot)],
   });
 }
 

@@ -29,7 +29,10 @@ export function createInfrastructure(plan: LabPlan, state: StateFile, progress: 
   makeCgroup(state, plan.cgroupRoot);
   makeCgroup(state, plan.systemCgroup);
   for (const node of plan.nodes) makeCgroup(state, node.cgroup);
-  for (const pod of plan.pods) makeCgroup(state, pod.cgroup);
+  for (const pod of plan.pods) {
+    if (path.dirname(pod.cgroup) !== pod.node.cgroup) makeCgroup(state, path.dirname(pod.cgroup));
+    makeCgroup(state, pod.cgroup);
+  }
 
   progress(`fabric bridge and external host (${plan.fabricNetns}, ${plan.externalNetns})`);
   createFabric(plan, state);
@@ -57,7 +60,7 @@ export async function startReplica(plan: LabPlan, state: StateFile, load: LoadSe
     if (plan.options.sidecars) startSidecar(plan, state, pod);
     if (pod.app !== "loadgenerator") startApp(plan, state, pod, replica, load);
   }
-  await waitForPods(plan, plan.options.sidecars);
+  await waitForPods(plan, plan.options.sidecars ? plan.pods : []);
   if (startLoad) startLoadGenerator(plan, state, load);
 }
 
@@ -127,8 +130,10 @@ export async function up(options: LabOptions, progress: Progress): Promise<Runni
 
 /** Names the lab could have created, whether or not a state file survives. */
 function plannedNetns(name: string): string[] {
-  const widest = makePlan({ ...DEFAULT_OPTIONS, name, nodes: 8 });
-  return [widest.fabricNetns, widest.externalNetns, ...widest.nodes.map((n) => n.netns), ...widest.pods.map((p) => p.netns)];
+  return [1, 2].flatMap((copies) => {
+    const widest = makePlan({ ...DEFAULT_OPTIONS, name, nodes: 8, copies });
+    return [widest.fabricNetns, widest.externalNetns, ...widest.nodes.map((n) => n.netns), ...widest.pods.map((p) => p.netns)];
+  });
 }
 
 export async function down(name: string, progress: Progress): Promise<void> {

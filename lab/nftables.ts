@@ -26,12 +26,18 @@ export function nodeRuleset(node: NodePlan, noSnat: string[]): string {
 `;
 }
 
-export function podRuleset(plan: LabPlan, pod: PodPlan, sidecar: boolean): string {
+/**
+ * A pod's Service map (every copy's Services) and, with a sidecar, the interception rules. `interceptTo`
+ * limits outbound interception to one range: the shared load generator of a two-copy lab sends through its
+ * sidecar only what goes to the copy that has sidecars.
+ */
+export function podRuleset(plan: LabPlan, pod: PodPlan, sidecar: boolean, interceptTo?: string): string {
   const services = plan.pods
     .filter((p) => p.service)
     .map((p) => `${p.service!.clusterIp} . ${p.service!.port} : ${p.ip} . ${p.service!.targetPort}`);
+  const destination = interceptTo ? `ip daddr ${interceptTo}` : "ip daddr != 127.0.0.0/8";
   const outboundRedirect = sidecar
-    ? `    meta skuid != ${SIDECAR_UID} ip daddr != 127.0.0.0/8 meta l4proto tcp redirect to :${SIDECAR_OUTBOUND_PORT}\n`
+    ? `    meta skuid != ${SIDECAR_UID} ${destination} meta l4proto tcp redirect to :${SIDECAR_OUTBOUND_PORT}\n`
     : "";
   const inbound = sidecar
     ? `  chain prerouting {

@@ -33,6 +33,12 @@ export interface LabOptions {
   nice: number;
   /** Start only the network and the replica, no agents, relay or UI. @default false */
   replicaOnly: boolean;
+  /**
+   * Copies of the replica on the same nodes: 1 for the lab; the benchmark runs 2 side by side ("a" and "b"),
+   * each in its own cgroup subtree per node with its own addresses, driven by one shared load generator.
+   * @default 1
+   */
+  copies: number;
   /** CIDRs reached without SNAT, from the environment template (plus the lab's peered range). */
   noSnatCidrs: string[];
 }
@@ -47,8 +53,14 @@ export const DEFAULT_OPTIONS: LabOptions = {
   sidecars: false,
   replicaOnly: false,
   nice: 0,
+  copies: 1,
   noSnatCidrs: [],
 };
+
+/** Names of the replica copies when the lab runs two (their cgroup directories under each node). */
+export const COPIES = ["a", "b"] as const;
+/** Cgroup directory under each node of a pod that belongs to no copy (the shared load generator). */
+export const SHARED = "shared";
 
 export interface NodePlan {
   index: number;
@@ -70,6 +82,8 @@ export interface PodPlan {
   /** Name of the pod's veth end in the node namespace. */
   hostVeth: string;
   cgroup: string;
+  /** The replica copy the pod belongs to; undefined with one copy, and for the load generator shared by two. */
+  copy?: string;
   service?: ServiceSpec & { clusterIp: string };
 }
 
@@ -84,6 +98,8 @@ export interface LabPlan {
   externalNetns: string;
   nodes: NodePlan[];
   pods: PodPlan[];
+  /** The copies' names (empty with one copy). */
+  copies: string[];
 }
 
 const NAME = /^[a-z][a-z0-9-]{1,30}$/;
@@ -105,6 +121,9 @@ export function makePlan(options: LabOptions): LabPlan {
   if (!Number.isInteger(options.nice) || options.nice < -20 || options.nice > 19) {
     throw new LabError(`niceness ${options.nice} is out of range: use a whole number from -20 to 19`);
   }
+  if (options.copies !== 1 && options.copies !== 2) {
+    throw new LabError(`${options.copies} replica copies is not supported: the lab runs 1, the benchmark 2`);
+  }
   const name = options.name;
   const cgroupRoot = path.join(CGROUP_UNIFIED, name);
   const dir = path.join(RUN_DIR, name);
@@ -118,26 +137,36 @@ export function makePlan(options: LabOptions): LabPlan {
     cgroup: path.join(cgroupRoot, `lab-node-${i + 1}`),
     agentAddress: `${options.agentLoopback}.${i + 1}:4244`,
   }));
-  const nextHost = nodes.map(() => 10);
   const pods: PodPlan[] = [];
-  const place = (app: string, nodeIndex: number, service?: ServiceSpec, serviceIndex = 0) => {
-    const node = nodes[nodeIndex];
-    const podName = `${app}-${podSuffix(name, app)}`;
-    const host = nextHost[node.index]++;
-    pods.push({
-      name: podName,
-      app,
-      node,
-      netns: `${name}-${app}`,
-      ip: `198.19.${node.index + 1}.${host}`,
-      hostVeth: `veth${host}`,
-      cgroup: path.join(node.cgroup, podName),
-      service: service && { ...service, clusterIp: `198.19.100.${10 + serviceIndex}` },
-    });
-  };
   // Two nodes use the fixed placement (half the calls cross nodes); more nodes get the services round-robin.
-  SERVICES.forEach((s, i) => place(s.name, nodes.length === 2 ? s.node : i % nodes.length, s, i));
-  place(LOADGENERATOR.name, LOADGENERATOR.node);
+  const nodeOf = (fixed: number, i: number) => nodes[nodes.length === 2 ? fixed : i % nodes.length];
+  const pod = (app: string, node: NodePlan, host: number, netns: string, cgroupParent: string, copy?: string) => {
+    const podName = `${app}-${podSuffix(name, copy ? `${copy}/${app}` : app)}`;
+    return { name: podName, app, node, netns, ip: `198.19.${node.index + 1}.${host}`, hostVeth: `veth${host}`, cgroup: path.join(cgroupParent, podName), copy };
+  };
+  if (options.copies === 1) {
+    const nextHost = nodes.map(() => 10);
+    SERVICES.forEach((s, i) => {
+      const node = nodeOf(s.node, i);
+      pods.push({ ...pod(s.name, node, nextHost[node.index]++, `${name}-${s.name}`, node.cgroup), service: { ...s, clusterIp: `198.19.100.${10 + i}` } });
+    });
+    const node = nodes[LOADGENERATOR.node];
+    pods.push(pod(LOADGENERATOR.name, node, nextHost[node.index]++, `${name}-${LOADGENERATOR.name}`, node.cgroup));
+  } else {
+    // Copy k takes pod addresses from .10 + 40k on each node and Service addresses from 198.19.(100 + k).0/24.
+    COPIES.forEach((copy, k) => {
+      const nextHost = nodes.map(() => 10 + 40 * k);
+      SERVICES.forEach((s, i) => {
+        const node = nodeOf(s.node, i);
+        pods.push({
+          ...pod(s.name, node, nextHost[node.index]++, `${name}-${copy}-${s.name}`, path.join(node.cgroup, copy), copy),
+          service: { ...s, clusterIp: `198.19.${100 + k}.${10 + i}` },
+        });
+      });
+    });
+    const node = nodes[LOADGENERATOR.node];
+    pods.push(pod(LOADGENERATOR.name, node, 90, `${name}-${LOADGENERATOR.name}`, path.join(node.cgroup, SHARED)));
+  }
   return {
     options,
     dir,
@@ -149,12 +178,26 @@ export function makePlan(options: LabOptions): LabPlan {
     externalNetns: `${name}-external`,
     nodes,
     pods,
+    copies: options.copies === 2 ? [...COPIES] : [],
   };
 }
 
-export function podByApp(plan: LabPlan, app: string): PodPlan {
-  const pod = plan.pods.find((p) => p.app === app);
-  if (!pod) throw new LabError(`lab plan has no pod for "${app}"`);
+/** A copy's Service range (two-copy plans): what the shared load generator's sidecar intercepts for that copy. */
+export function copyServiceCidr(plan: LabPlan, copy: string): string {
+  const k = plan.copies.indexOf(copy);
+  if (k < 0) throw new LabError(`lab plan has no replica copy "${copy}" (copies: ${plan.copies.join(", ") || "one, unnamed"})`);
+  return `198.19.${100 + k}.0/24`;
+}
+
+/** The cgroup directory holding `copy`'s pods on `node` (an agent's --cgroup-root when it observes that copy). */
+export function copyCgroup(node: NodePlan, copy: string): string {
+  return path.join(node.cgroup, copy);
+}
+
+/** The pod of `app` (in `copy`, when the plan has two; the shared load generator belongs to none). */
+export function podByApp(plan: LabPlan, app: string, copy?: string): PodPlan {
+  const pod = plan.pods.find((p) => p.app === app && p.copy === copy);
+  if (!pod) throw new LabError(`lab plan has no pod for "${app}"${copy ? ` in copy ${copy}` : ""}`);
   return pod;
 }
 

@@ -30,9 +30,10 @@ export function bundleReplica(plan: LabPlan): string {
   return path.join(out, "main.js");
 }
 
-function serviceEnvironment(plan: LabPlan): Record<string, string> {
+/** The `*_ADDR` variables of `copy`'s Services (with two copies each pod calls its own copy only). */
+function serviceEnvironment(plan: LabPlan, copy: string | undefined): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const p of plan.pods) if (p.service) env[addressVariable(p.service.name)] = `${p.service.clusterIp}:${p.service.port}`;
+  for (const p of plan.pods) if (p.service && p.copy === copy) env[addressVariable(p.service.name)] = `${p.service.clusterIp}:${p.service.port}`;
   return env;
 }
 
@@ -59,7 +60,7 @@ export function startApp(plan: LabPlan, state: StateFile, pod: PodPlan, replica:
       command: ["redis-server", "--port", "6379", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", "/tmp", "--maxmemory", "64mb"],
     });
   }
-  const env: Record<string, string> = { ...serviceEnvironment(plan), NODE_ENV: "production" };
+  const env: Record<string, string> = { ...serviceEnvironment(plan, pod.copy), NODE_ENV: "production" };
   if (pod.service) env.PORT = String(pod.service.targetPort);
   if (pod.app === "loadgenerator") {
     env.LOAD_RATE = String(load.rate);
@@ -98,10 +99,11 @@ function listening(netns: string, port: number): boolean {
   return run("ip", ["netns", "exec", netns, "ss", "-Hltn", `sport = :${port}`]).trim() !== "";
 }
 
-/** Waits until every pod (and its sidecar, if any) accepts connections. */
-export async function waitForPods(plan: LabPlan, sidecars: boolean, timeoutMs = 60_000): Promise<void> {
+/** Waits until every pod, the sidecars of `withSidecars` and the external host accept connections. */
+export async function waitForPods(plan: LabPlan, withSidecars: PodPlan[], timeoutMs = 60_000): Promise<void> {
   for (const pod of plan.pods) {
-    const ports = [...(pod.service ? [pod.service.targetPort] : []), ...(sidecars ? [SIDECAR_OUTBOUND_PORT, SIDECAR_INBOUND_PORT] : [])];
+    const sidecar = withSidecars.includes(pod);
+    const ports = [...(pod.service ? [pod.service.targetPort] : []), ...(sidecar ? [SIDECAR_OUTBOUND_PORT, SIDECAR_INBOUND_PORT] : [])];
     for (const port of ports) {
       await waitFor(`${pod.name} port ${port}`, () => listening(pod.netns, port), timeoutMs, path.join(plan.dir, "logs", `${pod.name}.log`));
     }

@@ -22,14 +22,19 @@ export function cgroupIds(root: string): Set<number> {
   return ids;
 }
 
-export interface Attached { ids: number[]; byType: Record<string, number> }
+export interface Attached {
+  ids: number[];
+  byType: Record<string, number>;
+  /** The cgroups the cgroup links are attached to. */
+  cgroupIds: number[];
+}
 
 /** Links held by `pids` or attached to one of `cgroups`. */
 export function attachedLinks(pids: number[], cgroups: Set<number>): Attached {
   const held = links().filter((l) => (l.pids ?? []).some((p) => pids.includes(p.pid)) || (l.cgroup_id !== undefined && cgroups.has(l.cgroup_id)));
   const byType: Record<string, number> = {};
   for (const l of held) byType[l.type] = (byType[l.type] ?? 0) + 1;
-  return { ids: held.map((l) => l.id), byType };
+  return { ids: held.map((l) => l.id), byType, cgroupIds: held.flatMap((l) => (l.cgroup_id === undefined ? [] : [l.cgroup_id])) };
 }
 
 /** Throws unless none of `ids` exists any more and nothing is attached to `cgroups`. */

@@ -1,12 +1,13 @@
-// The Markdown report with SVG plots: latency, CPU and memory per arm and
-// rate, the agent's p99 against the 3% target with a bootstrap interval and
-// the A/A control's noise floor, and the sidecar's cost set beside Istio's
-// published figures.
+// The Markdown report with SVG plots: both copies' latency, the paired
+// difference, CPU and memory per configuration and rate, the agent's p99
+// ratio against the 3% target with a bootstrap interval and the A/A control's
+// noise floor, and the sidecar's cost set beside Istio's published figures.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { Arm, BenchRun, BlockRun } from "./run";
-import { ratioInterval, summarize, verdict, type LatencySummary, type RatioInterval, type Verdict } from "./stats";
+import { copyCgroup, SHARED } from "../../lab/plan";
+import type { BenchRun, BlockRun, Config } from "./run";
+import { differenceInterval, pairDifferences, ratioInterval, summarize, verdict, type Interval, type LatencySummary, type PairedBlock, type Verdict } from "./stats";
 import { barChartSvg } from "./svg";
 
 /** Istio's published sidecar figures (docs/observability.md sources). */
@@ -20,21 +21,27 @@ export const ISTIO = {
 
 export const AGENT_P99_TARGET = 1.03;
 
+/** The copies' roles in a block: the one under the configuration (or in its role, for none) and the other. */
+export type Role = "observed" | "unobserved";
+
 export interface Aggregate {
-  arm: Arm;
+  config: Config;
   rate: number;
-  latency: LatencySummary;
-  achievedRps: number;
-  errors: number;
   blocks: number;
+  latency: Record<Role, LatencySummary>;
+  /** Observed minus unobserved latency of the same pair. */
+  difference: LatencySummary;
+  achievedRps: Record<Role, number>;
+  errors: Record<Role, number>;
   /** Lowest, median and highest p99 of single blocks, to show how much one block swings. */
-  blockP99Ms: [number, number, number];
-  /** How late the load generator sent its requests (already inside `latency`). */
+  blockP99Ms: Record<Role, [number, number, number]>;
+  /** How late the load generator sent its requests (already inside `latency`), both copies. */
   sendLag: LatencySummary;
   /** The load generator's event-loop delay: mean of the blocks' p99s, and the highest of their maxima. */
   loopDelayMs: { p99: number; max: number };
   /** Mean cores over blocks. */
-  podsCores: number;
+  podsCores: Record<Role, number>;
+  loadGeneratorCores: number;
   nodeCores: Record<string, number>;
   agentCores: number;
   relayCores: number;
@@ -43,270 +50,350 @@ export interface Aggregate {
   /** Cores the hypervisor gave to other machines while this one had work (host-wide). */
   stealCores: number;
   busyCores: number;
-  podsMemoryMb: number;
+  /** MB of PSS, pods incl. sidecars (the shared load generator's sidecar counts with the observed copy). */
+  podsMemoryMb: Record<Role, number>;
   sidecarMemoryMb: number;
+  sidecars: number;
   agentMemoryMb: number;
   relayMemoryMb: number;
+  /** The observed copy's pods by app. */
   perPod: Record<string, { cores: number; memoryMb: number }>;
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+const ok = (xs: number[]) => xs.filter((x) => x >= 0);
 
-export function aggregate(run: BenchRun, arm: Arm, rate: number): Aggregate | undefined {
-  const phases = run.blocks.filter((p) => p.arm === arm && p.rate === rate);
-  if (phases.length === 0) return undefined;
+/** The copy index of `role` in block `b`. */
+const copyIndex = (b: BlockRun, role: Role) => (role === "observed" ? b.observed : 1 - b.observed);
+
+/** Paired samples of `config` at `rate`, per block (frontend load, or the single hop). */
+export function pairedBlocks(run: BenchRun, config: Config, rate: number, hop = false): PairedBlock[] {
+  return run.blocks.filter((b) => b.config === config && b.rate === rate && (!hop || b.hop)).map((b) => {
+    const load = hop ? b.hop! : b.load;
+    return { stratum: b.observed, observed: load.targets[b.observed].latenciesUs, unobserved: load.targets[1 - b.observed].latenciesUs };
+  });
+}
+
+export function aggregate(run: BenchRun, config: Config, rate: number): Aggregate | undefined {
+  const blocks = run.blocks.filter((p) => p.config === config && p.rate === rate);
+  if (blocks.length === 0) return undefined;
   const { plan } = run;
-  const cg = (p: BlockRun, dir: string) => p.cores.cgroups[dir] ?? 0;
+  const cg = (b: BlockRun, dir: string) => b.cores.cgroups[dir] ?? 0;
   const agentDir = (node: string) => path.join(plan.systemCgroup, `agent-${node}`);
+  const copyOf = (b: BlockRun, role: Role) => plan.copies[copyIndex(b, role)];
+  const podsOf = (b: BlockRun, role: Role) => plan.pods.filter((p) => p.copy === copyOf(b, role));
+  const shared = plan.pods.filter((p) => p.copy === undefined);
+  const podMb = (b: BlockRun, name: string) => sum(Object.values(b.podMemoryMb[name] ?? {}));
+  const roles: Role[] = ["observed", "unobserved"];
+  const perRole = <T>(f: (role: Role) => T) => Object.fromEntries(roles.map((r) => [r, f(r)])) as Record<Role, T>;
+  const samples = (role: Role) => blocks.flatMap((b) => ok(b.load.targets[copyIndex(b, role)].latenciesUs));
+  const blockP99 = (role: Role): [number, number, number] => {
+    const v = blocks.map((b) => summarize(ok(b.load.targets[copyIndex(b, role)].latenciesUs)).p99Ms).sort((a, b) => a - b);
+    return [v[0], v[Math.floor(v.length / 2)], v[v.length - 1]];
+  };
   const nodeCores: Record<string, number> = {};
-  for (const n of plan.nodes) nodeCores[n.name] = mean(phases.map((p) => cg(p, n.cgroup) + cg(p, agentDir(n.name))));
+  for (const n of plan.nodes) nodeCores[n.name] = mean(blocks.map((b) => cg(b, n.cgroup) + cg(b, agentDir(n.name))));
   const perPod: Aggregate["perPod"] = {};
-  for (const pod of plan.pods) {
-    perPod[pod.app] = {
-      cores: mean(phases.map((p) => cg(p, pod.cgroup))),
-      memoryMb: mean(phases.map((p) => sum(Object.values(p.podMemoryMb[pod.app] ?? {})))),
-    };
+  for (const pod of plan.pods.filter((p) => p.copy === plan.copies[0])) {
+    const same = (b: BlockRun) => plan.pods.find((p) => p.app === pod.app && p.copy === copyOf(b, "observed"))!;
+    perPod[pod.app] = { cores: mean(blocks.map((b) => cg(b, same(b).cgroup))), memoryMb: mean(blocks.map((b) => podMb(b, same(b).name))) };
   }
-  const blockP99 = phases.map((p) => summarize(p.load.latenciesUs).p99Ms).sort((a, b) => a - b);
+  const sidecarPods = (b: BlockRun) => [...podsOf(b, "observed"), ...shared];
   return {
-    arm,
+    config,
     rate,
-    blocks: phases.length,
-    blockP99Ms: [blockP99[0], blockP99[Math.floor(blockP99.length / 2)], blockP99[blockP99.length - 1]],
-    latency: summarize(phases.flatMap((p) => p.load.latenciesUs)),
-    sendLag: summarize(phases.flatMap((p) => p.load.sendLagUs)),
-    loopDelayMs: { p99: mean(phases.map((p) => p.load.loopDelayMs.p99)), max: Math.max(...phases.map((p) => p.load.loopDelayMs.max)) },
-    achievedRps: sum(phases.map((p) => p.load.completed)) / sum(phases.map((p) => p.load.durationS)),
-    errors: sum(phases.map((p) => p.load.errors)),
-    podsCores: mean(phases.map((p) => sum(plan.nodes.map((n) => cg(p, n.cgroup))))),
+    blocks: blocks.length,
+    latency: perRole((r) => summarize(samples(r))),
+    difference: summarize(blocks.flatMap((b) => pairDifferences({ stratum: b.observed, observed: b.load.targets[b.observed].latenciesUs, unobserved: b.load.targets[1 - b.observed].latenciesUs }))),
+    achievedRps: perRole((r) => sum(blocks.map((b) => b.load.targets[copyIndex(b, r)].completed)) / sum(blocks.map((b) => b.load.durationS))),
+    errors: perRole((r) => sum(blocks.map((b) => b.load.targets[copyIndex(b, r)].errors))),
+    blockP99Ms: perRole(blockP99),
+    sendLag: summarize(blocks.flatMap((b) => b.load.targets.flatMap((t) => t.sendLagUs))),
+    loopDelayMs: { p99: mean(blocks.map((b) => b.load.loopDelayMs.p99)), max: Math.max(...blocks.map((b) => b.load.loopDelayMs.max)) },
+    podsCores: perRole((r) => mean(blocks.map((b) => sum(plan.nodes.map((n) => cg(b, copyCgroup(n, copyOf(b, r)))))))),
+    loadGeneratorCores: mean(blocks.map((b) => sum(plan.nodes.map((n) => cg(b, path.join(n.cgroup, SHARED)))))),
     nodeCores,
-    agentCores: mean(phases.map((p) => sum(plan.nodes.map((n) => cg(p, agentDir(n.name)))))),
-    relayCores: mean(phases.map((p) => cg(p, path.join(plan.systemCgroup, "relay")))),
-    sidecarCores: mean(phases.map((p) => sum(Object.values(p.sidecarCores)))),
-    softirqCores: mean(phases.map((p) => p.cores.softirq)),
-    stealCores: mean(phases.map((p) => p.cores.steal)),
-    busyCores: mean(phases.map((p) => p.cores.busy)),
-    podsMemoryMb: mean(phases.map((p) => sum(Object.values(p.podMemoryMb).flatMap((m) => Object.values(m))))),
-    sidecarMemoryMb: mean(phases.map((p) => sum(Object.values(p.podMemoryMb).map((m) => m.haproxy ?? 0)))),
-    agentMemoryMb: mean(phases.map((p) => sum(Object.values(p.agentMemoryMb)))),
-    relayMemoryMb: mean(phases.map((p) => p.relayMemoryMb)),
+    agentCores: mean(blocks.map((b) => sum(plan.nodes.map((n) => cg(b, agentDir(n.name)))))),
+    relayCores: mean(blocks.map((b) => cg(b, path.join(plan.systemCgroup, "relay")))),
+    sidecarCores: mean(blocks.map((b) => sum(Object.values(b.sidecarCores)))),
+    softirqCores: mean(blocks.map((b) => b.cores.softirq)),
+    stealCores: mean(blocks.map((b) => b.cores.steal)),
+    busyCores: mean(blocks.map((b) => b.cores.busy)),
+    podsMemoryMb: perRole((r) => mean(blocks.map((b) => sum(podsOf(b, r).map((p) => podMb(b, p.name))) + (r === "observed" ? sum(shared.map((p) => b.podMemoryMb[p.name]?.haproxy ?? 0)) : 0)))),
+    sidecarMemoryMb: mean(blocks.map((b) => sum(Object.values(b.podMemoryMb).map((m) => m.haproxy ?? 0)))),
+    sidecars: config === "sidecar" ? sidecarPods(blocks[0]).length : 0,
+    agentMemoryMb: mean(blocks.map((b) => sum(Object.values(b.agentMemoryMb)))),
+    relayMemoryMb: mean(blocks.map((b) => b.relayMemoryMb)),
     perPod,
   };
 }
 
 const f = (v: number, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : "n/a");
 const signed = (v: number, d = 3) => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${v.toFixed(d)}` : "n/a");
-const pct = (ratio: number) => (Number.isFinite(ratio) ? `${ratio >= 1 ? "+" : ""}${((ratio - 1) * 100).toFixed(1)}%` : "n/a");
 
 export interface WrittenReport { dir: string; markdown: string; summary: string[] }
 
-/** Per-cycle samples of `arm` at `rate` (frontend load, or the single hop). */
-function cycles(run: BenchRun, arm: Arm, rate: number, hop: boolean): number[][] {
-  const out: number[][] = Array.from({ length: run.options.cycles }, () => []);
-  for (const b of run.blocks) if (b.arm === arm && b.rate === rate) out[b.cycle].push(...((hop ? b.hop?.latenciesUs : b.load.latenciesUs) ?? []));
-  return out.filter((c) => c.length > 0);
+const ms = (i: Interval, d = 2) => `${f(i.value / 1000, d)} ms (95% CI ${f(i.lo / 1000, d)} to ${f(i.hi / 1000, d)})`;
+const ratio = (i: Interval) => `${f(i.value, 3)} (95% CI ${f(i.lo, 3)}-${f(i.hi, 3)})`;
+
+/** The paired statistics of one configuration at one rate (frontend load, or the hop). */
+interface Paired { p99Ratio: Interval; median: Interval; p99: Interval }
+
+function paired(run: BenchRun, config: Config, rate: number, hop = false): Paired | undefined {
+  const blocks = pairedBlocks(run, config, rate, hop);
+  if (blocks.length === 0) return undefined;
+  return { p99Ratio: ratioInterval(blocks, 0.99), median: differenceInterval(blocks, 0.5), p99: differenceInterval(blocks, 0.99) };
 }
 
-/** The p99 ratio of `arm` to none at `rate` with its interval, if both arms ran in the same cycles. */
-function p99Ratio(run: BenchRun, arm: Arm, rate: number, hop = false): RatioInterval | undefined {
-  const a = cycles(run, "none", rate, hop), b = cycles(run, arm, rate, hop);
-  return a.length > 0 && a.length === b.length ? ratioInterval(a, b, 0.99) : undefined;
+/** Percentiles of both copies and of the pair difference for the hop of `config`, pooled over its blocks. */
+function hopSummaries(run: BenchRun, config: Config): Record<Role | "difference", LatencySummary> | undefined {
+  const blocks = run.blocks.filter((b) => b.config === config && b.hop);
+  if (blocks.length === 0) return undefined;
+  const of = (role: Role) => summarize(blocks.flatMap((b) => ok(b.hop!.targets[copyIndex(b, role)].latenciesUs)));
+  const difference = summarize(blocks.flatMap((b) => pairDifferences({ stratum: b.observed, observed: b.hop!.targets[b.observed].latenciesUs, unobserved: b.hop!.targets[1 - b.observed].latenciesUs })));
+  return { observed: of("observed"), unobserved: of("unobserved"), difference };
 }
-
-const interval = (r: RatioInterval) => `${f(r.ratio, 3)} (95% CI ${f(r.lo, 3)}-${f(r.hi, 3)})`;
 
 export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
   const stamp = run.startedAt.replace(/[:.]/g, "-").replace(/-\d{3}Z$/, "Z");
   const dir = path.join(outRoot, `mesh-${stamp}`);
   fs.mkdirSync(dir, { recursive: true });
   const { rates } = run.options;
-  const arms = run.arms;
-  const aggs = rates.flatMap((r) => arms.map((c) => aggregate(run, c, r)).filter((a): a is Aggregate => a !== undefined));
-  const get = (c: Arm, r: number) => aggs.find((a) => a.arm === c && a.rate === r);
-  const pods = run.plan.pods.length;
-  const hopSummary = (c: Arm) => summarize(run.blocks.filter((p) => p.arm === c).flatMap((p) => p.hop?.latenciesUs ?? []));
-  const hop = (c: Arm) => (arms.includes(c) && run.options.hopS > 0 ? hopSummary(c) : undefined);
+  const configs = run.configs;
+  const { plan } = run;
+  const [copyA, copyB] = plan.copies;
+  const aggs = rates.flatMap((r) => configs.map((c) => aggregate(run, c, r)).filter((a): a is Aggregate => a !== undefined));
+  const get = (c: Config, r: number) => aggs.find((a) => a.config === c && a.rate === r);
+  const podsPerCopy = plan.pods.filter((p) => p.copy === copyA).length;
+  const roleName = (c: Config, role: Role) => (c === "none" ? (role === "observed" ? "none (observed role)" : "none (other)") : role === "observed" ? `${c} (observed copy)` : `${c} (other copy)`);
+  const roles: Role[] = ["observed", "unobserved"];
+  const o = run.options;
 
   const charts: [string, string][] = [];
   for (const r of rates) {
     charts.push([`latency-${r}rps.svg`, barChartSvg({
-      title: `Frontend latency at ${r} req/s (open model)`, unit: "ms", groups: ["p50", "p90", "p99"],
-      series: arms.map((c) => ({ name: c, values: [get(c, r)?.latency.p50Ms ?? NaN, get(c, r)?.latency.p90Ms ?? NaN, get(c, r)?.latency.p99Ms ?? NaN] })),
+      title: `Frontend latency at ${r} req/s per copy (open model)`, unit: "ms", groups: ["p50", "p90", "p99"],
+      series: configs.flatMap((c) => roles.map((role) => { const l = get(c, r)?.latency[role]; return { name: roleName(c, role), values: [l?.p50Ms ?? NaN, l?.p90Ms ?? NaN, l?.p99Ms ?? NaN] }; })),
     })]);
   }
   charts.push(["cpu.svg", barChartSvg({
     title: "Host CPU busy (all processes, incl. softirq)", unit: "cores", groups: rates.map((r) => `${r} req/s`),
-    series: arms.map((c) => ({ name: c, values: rates.map((r) => get(c, r)?.busyCores ?? NaN) })),
+    series: configs.map((c) => ({ name: c, values: rates.map((r) => get(c, r)?.busyCores ?? NaN) })),
   })]);
   charts.push(["memory.svg", barChartSvg({
-    title: `Memory (PSS): ${pods} pods plus agents and relay`, unit: "MB", groups: rates.map((r) => `${r} req/s`),
-    series: arms.map((c) => ({ name: c, values: rates.map((r) => { const a = get(c, r); return a ? a.podsMemoryMb + a.agentMemoryMb + a.relayMemoryMb : NaN; }) })),
+    title: `Memory (PSS): observed copy's ${podsPerCopy} pods plus sidecars, agents and relay`, unit: "MB", groups: rates.map((r) => `${r} req/s`),
+    series: configs.map((c) => ({ name: c, values: rates.map((r) => { const a = get(c, r); return a ? a.podsMemoryMb.observed + a.agentMemoryMb + a.relayMemoryMb : NaN; }) })),
   })]);
-  if (run.options.hopS > 0) {
+  if (o.hopS > 0) {
     charts.push(["hop.svg", barChartSvg({
-      title: `One gRPC hop at ${run.options.hopRate} calls/s`, unit: "ms", groups: ["p50", "p90", "p99"],
-      series: arms.map((c) => { const h = hopSummary(c); return { name: c, values: [h.p50Ms, h.p90Ms, h.p99Ms] }; }),
+      title: `One gRPC hop at ${o.hopRate} calls/s per copy`, unit: "ms", groups: ["p50", "p90", "p99"],
+      series: configs.flatMap((c) => roles.map((role) => { const h = hopSummaries(run, c)?.[role]; return { name: roleName(c, role), values: [h?.p50Ms ?? NaN, h?.p90Ms ?? NaN, h?.p99Ms ?? NaN] }; })),
     })]);
   }
   for (const [file, svg] of charts) fs.writeFileSync(path.join(dir, file), svg);
 
   const summary: string[] = [];
-  const verdicts: { rate: number; agent: RatioInterval; control: RatioInterval; verdict: Verdict }[] = [];
+  const verdicts: { rate: number; agent: Paired; control: Paired; verdict: Verdict }[] = [];
   for (const r of rates) {
-    const agent = p99Ratio(run, "agent", r), control = p99Ratio(run, "none-aa", r);
-    if (!agent || !control) continue;
-    const v = verdict(agent, control, AGENT_P99_TARGET);
-    verdicts.push({ rate: r, agent, control, verdict: v });
-    summary.push(`agent p99 / none p99 at ${r} req/s: ${interval(agent)}; A/A control none / none: ${interval(control)}. Target <= ${AGENT_P99_TARGET}: ${v.text}`);
+    const agent = configs.includes("agent") ? paired(run, "agent", r) : undefined;
+    const control = configs.includes("none") ? paired(run, "none", r) : undefined;
+    if (control) summary.push(`A/A control at ${r} req/s (neither copy observed): p99 ratio ${ratio(control.p99Ratio)}; paired difference median ${ms(control.median)}, p99 ${ms(control.p99, 1)}`);
+    if (!agent) continue;
+    if (control) {
+      const v = verdict(agent.p99Ratio, control.p99Ratio, AGENT_P99_TARGET);
+      verdicts.push({ rate: r, agent, control, verdict: v });
+      summary.push(`agent p99 ratio at ${r} req/s (observed copy / unobserved copy): ${ratio(agent.p99Ratio)}. Target <= ${AGENT_P99_TARGET}: ${v.text}`);
+    } else {
+      summary.push(`agent p99 ratio at ${r} req/s (observed copy / unobserved copy): ${ratio(agent.p99Ratio)}; no A/A control ran, so no verdict`);
+    }
+    summary.push(`agent paired difference at ${r} req/s (observed minus unobserved latency of the same request pair): median ${ms(agent.median)}, p99 ${ms(agent.p99, 1)}`);
   }
-  const hopAgent = p99Ratio(run, "agent", rates[0], true), hopControl = p99Ratio(run, "none-aa", rates[0], true);
-  if (run.options.hopS > 0 && rates.length === 1 && hopAgent && hopControl) {
-    summary.push(`one gRPC hop at ${run.options.hopRate} calls/s: agent p99 / none p99 = ${interval(hopAgent)}; A/A control ${interval(hopControl)}`);
+  if (o.hopS > 0 && rates.length === 1) {
+    const hopAgent = configs.includes("agent") ? paired(run, "agent", rates[0], true) : undefined;
+    const hopControl = configs.includes("none") ? paired(run, "none", rates[0], true) : undefined;
+    if (hopAgent && hopControl) summary.push(`one gRPC hop at ${o.hopRate} calls/s: agent p99 ratio ${ratio(hopAgent.p99Ratio)}, paired difference median ${ms(hopAgent.median, 3)}; A/A control ${ratio(hopControl.p99Ratio)}, median ${ms(hopControl.median, 3)}`);
   }
-  const hopNone = hop("none"), hopSidecar = hop("sidecar");
-  if (hopNone && hopSidecar) {
-    summary.push(`one gRPC hop through two sidecars adds p50 ${signed(hopSidecar.p50Ms - hopNone.p50Ms)} ms, p90 ${signed(hopSidecar.p90Ms - hopNone.p90Ms)} ms, p99 ${signed(hopSidecar.p99Ms - hopNone.p99Ms)} ms (Istio 1.20: +${ISTIO.addedP90Ms} ms p90, +${ISTIO.addedP99Ms} ms p99)`);
+  const hopSidecar = configs.includes("sidecar") ? hopSummaries(run, "sidecar") : undefined;
+  const hopSidecarPaired = configs.includes("sidecar") && o.hopS > 0 ? paired(run, "sidecar", rates[0], true) : undefined;
+  if (hopSidecar && hopSidecarPaired) {
+    const d = (k: "p50Ms" | "p90Ms" | "p99Ms") => signed(hopSidecar.observed[k] - hopSidecar.unobserved[k]);
+    summary.push(`one gRPC hop through two sidecars adds p50 ${d("p50Ms")} ms, p90 ${d("p90Ms")} ms, p99 ${d("p99Ms")} ms (percentile of the copy with sidecars minus the other's; paired difference median ${ms(hopSidecarPaired.median, 3)}) (Istio 1.20: +${ISTIO.addedP90Ms} ms p90, +${ISTIO.addedP99Ms} ms p99)`);
   }
   const top = rates[rates.length - 1];
-  const none = get("none", top), sidecar = get("sidecar", top);
-  if (none && sidecar) {
-    summary.push(`sidecar added latency at ${top} req/s: p50 ${signed(sidecar.latency.p50Ms - none.latency.p50Ms)} ms, p90 ${signed(sidecar.latency.p90Ms - none.latency.p90Ms)} ms, p99 ${signed(sidecar.latency.p99Ms - none.latency.p99Ms)} ms (end to end, several sidecar pairs per request)`);
-    summary.push(`sidecar memory: ${f(sidecar.sidecarMemoryMb / pods, 1)} MB per sidecar (Istio: ~${ISTIO.sidecarMemoryMb} MB); sidecars use ${f(sidecar.sidecarCores, 3)} cores in total at ${top} req/s`);
+  const sidecar = get("sidecar", top);
+  const sidecarPaired = configs.includes("sidecar") ? paired(run, "sidecar", top) : undefined;
+  if (sidecar && sidecarPaired) {
+    const d = (k: "p50Ms" | "p90Ms" | "p99Ms") => signed(sidecar.latency.observed[k] - sidecar.latency.unobserved[k]);
+    summary.push(`sidecar added latency at ${top} req/s: p50 ${d("p50Ms")} ms, p90 ${d("p90Ms")} ms, p99 ${d("p99Ms")} ms (copy with sidecars minus the other; end to end, several sidecar pairs per request); paired difference median ${ms(sidecarPaired.median)}, p99 ${ms(sidecarPaired.p99, 1)}; p99 ratio ${ratio(sidecarPaired.p99Ratio)}`);
+    summary.push(`sidecar memory: ${f(sidecar.sidecarMemoryMb / Math.max(1, sidecar.sidecars), 1)} MB per sidecar (${sidecar.sidecars} sidecars; Istio: ~${ISTIO.sidecarMemoryMb} MB); sidecars use ${f(sidecar.sidecarCores, 3)} cores in total at ${top} req/s`);
   }
   // CPU the lab did not use: other work on the machine, which widens every interval.
-  const foreign = Math.max(...aggs.map((a) => a.busyCores - a.podsCores - a.agentCores - a.relayCores - a.softirqCores - a.stealCores));
+  const foreign = Math.max(...aggs.map((a) => a.busyCores - a.podsCores.observed - a.podsCores.unobserved - a.loadGeneratorCores - a.agentCores - a.relayCores - a.softirqCores - a.stealCores));
   const steal = Math.max(...aggs.map((a) => a.stealCores));
   summary.push(`load average (1, 5, 15 min) at the start: ${run.loadAvgStart.split(" ").slice(0, 3).join(" ")}, at the end: ${run.loadAvgEnd.split(" ").slice(0, 3).join(" ")}; ` +
-    `other processes used up to ${f(foreign)} of ${os.cpus().length} cores on average over an arm's blocks, and the hypervisor took up to ${f(steal)} cores (steal)`);
+    `other processes used up to ${f(foreign)} of ${os.cpus().length} cores on average over a configuration's blocks, and the hypervisor took up to ${f(steal)} cores (steal)`);
 
-  const agentBlocks = run.blocks.filter((b) => b.arm === "agent");
+  const agentBlocks = run.blocks.filter((b) => b.config === "agent");
   const linkTypes = agentBlocks[0]?.agentLinks ?? {};
-  const rows = (c: Arm, r: number) => {
+  const rows = (c: Config, r: number) => {
     const a = get(c, r);
-    if (!a) return "";
-    return `| ${r} | ${c} | ${f(a.latency.p50Ms)} | ${f(a.latency.p90Ms)} | ${f(a.latency.p99Ms)} | ${f(a.latency.maxMs)} | ${a.blockP99Ms.map((v) => f(v, 1)).join(" / ")} | ${f(a.achievedRps, 1)} | ${a.errors} | ${a.latency.count} (${a.blocks}) |`;
+    if (!a) return [];
+    return roles.map((role) => `| ${r} | ${roleName(c, role)} | ${f(a.latency[role].p50Ms)} | ${f(a.latency[role].p90Ms)} | ${f(a.latency[role].p99Ms)} | ${f(a.latency[role].maxMs)} | ${a.blockP99Ms[role].map((v) => f(v, 1)).join(" / ")} | ${f(a.achievedRps[role], 1)} | ${a.errors[role]} | ${a.latency[role].count} (${a.blocks}) |`);
   };
-  const lagRows = (c: Arm, r: number) => {
+  const differenceRows = (c: Config, r: number) => {
+    const a = get(c, r), p = paired(run, c, r);
+    if (!a || !p) return "";
+    return `| ${r} | ${c} | ${ms(p.median)} | ${f(a.difference.p90Ms)} | ${ms(p.p99, 1)} | ${ratio(p.p99Ratio)} | ${a.difference.count} |`;
+  };
+  const lagRows = (c: Config, r: number) => {
     const a = get(c, r);
     if (!a) return "";
     return `| ${r} | ${c} | ${f(a.sendLag.p50Ms, 3)} | ${f(a.sendLag.p99Ms, 3)} | ${f(a.sendLag.maxMs, 1)} | ${f(a.loopDelayMs.p99, 1)} | ${f(a.loopDelayMs.max, 1)} |`;
   };
-  const cpuRows = (c: Arm, r: number) => {
+  const cpuRows = (c: Config, r: number) => {
     const a = get(c, r);
     if (!a) return "";
-    return `| ${r} | ${c} | ${f(a.podsCores, 3)} | ${run.plan.nodes.map((n) => f(a.nodeCores[n.name], 3)).join(" | ")} | ${f(a.agentCores, 3)} | ${f(a.relayCores, 3)} | ${f(a.sidecarCores, 3)} | ${f(a.softirqCores, 3)} | ${f(a.stealCores, 3)} | ${f(a.busyCores, 3)} |`;
+    return `| ${r} | ${c} | ${f(a.podsCores.observed, 3)} | ${f(a.podsCores.unobserved, 3)} | ${f(a.loadGeneratorCores, 3)} | ${plan.nodes.map((n) => f(a.nodeCores[n.name], 3)).join(" | ")} | ${f(a.agentCores, 3)} | ${f(a.relayCores, 3)} | ${f(a.sidecarCores, 3)} | ${f(a.softirqCores, 3)} | ${f(a.stealCores, 3)} | ${f(a.busyCores, 3)} |`;
   };
-  const memRows = (c: Arm, r: number) => {
+  const memRows = (c: Config, r: number) => {
     const a = get(c, r);
     if (!a) return "";
-    return `| ${r} | ${c} | ${f(a.podsMemoryMb, 1)} | ${f(a.sidecarMemoryMb, 1)} | ${f(a.agentMemoryMb, 1)} | ${f(a.relayMemoryMb, 1)} |`;
+    return `| ${r} | ${c} | ${f(a.podsMemoryMb.observed, 1)} | ${f(a.podsMemoryMb.unobserved, 1)} | ${f(a.sidecarMemoryMb, 1)} | ${f(a.agentMemoryMb, 1)} | ${f(a.relayMemoryMb, 1)} |`;
   };
-  const o = run.options;
+  const hopRows = (c: Config) => {
+    const h = hopSummaries(run, c);
+    if (!h) return [];
+    return [...roles.map((role) => `| ${roleName(c, role)} | ${f(h[role].p50Ms, 3)} | ${f(h[role].p90Ms, 3)} | ${f(h[role].p99Ms, 3)} | ${f(h[role].maxMs, 3)} | ${h[role].count} |`),
+      `| ${c}: paired difference | ${f(h.difference.p50Ms, 3)} | ${f(h.difference.p90Ms, 3)} | ${f(h.difference.p99Ms, 3)} | ${f(h.difference.maxMs, 3)} | ${h.difference.count} |`];
+  };
   const cpuModel = os.cpus()[0]?.model ?? "unknown CPU";
   const md = [
     `# Observability overhead on the lab replica: none vs eBPF agent vs sidecar`,
     ``,
     `Run ${run.startedAt} on ${os.cpus().length} x ${cpuModel}, Linux ${os.release()}, with \`flowlens bench\`.`,
-    `Replica of Online Boutique's topology (${pods} pods on ${run.plan.nodes.length} nodes; not the real images), driven at fixed`,
-    `rates by an open-model load generator (latency from each request's scheduled start, so queueing is not hidden).`,
+    `Two identical copies (${copyA} and ${copyB}) of a replica of Online Boutique's topology (${podsPerCopy} pods each on ${plan.nodes.length} nodes; not the real`,
+    `images) run side by side, driven at fixed rates by one open-model load generator (latency from each request's`,
+    `scheduled start, so queueing is not hidden).`,
     ``,
-    `One replica stays up for the whole run (warmed up for ${o.prewarmS} s first) and is switched between configurations in`,
-    `${run.blocks.length} blocks: ${o.cycles} cycles, each running every arm once per rate, in mirrored order on odd cycles`,
-    `(ABBA: over each pair of cycles every arm has the same mean position, so drift cancels). A block: switch, every`,
-    `replica process re-opens its connections, ${o.settleS} s settle, ${o.warmupS} s unrecorded load, ${o.measureS} s measured` +
-      (o.hopS > 0 ? `, then ${o.hopS} s of single-hop load.` : "."),
-    `Samples are pooled per arm. Every lab process ran at niceness ${o.nice} in all configurations.`,
+    `## How the comparison works`,
     ``,
-    `- **none**: the replica alone. **none-aa**: the same, as a second arm: the A/A control whose difference from`,
-    `  **none** is pure noise, so its interval is the resolution of the instrument.`,
-    `- **agent**: a Flowlens agent per node (eBPF, observing that node's cgroup subtree) plus the relay pulling from both,`,
-    `  started for each agent block and stopped after it. bpftool showed the agents' links in every agent block`,
-    `  (${Object.entries(linkTypes).map(([t, n]) => `${n} ${t}`).join(", ") || "none recorded"}) and none left attached before any other block;`,
-    `  the agents received ${agentBlocks.length ? f(mean(agentBlocks.map((b) => b.agentKernelEvents)), 0) : "n/a"} kernel records per block on average.`,
-    `- **sidecar**: an HAProxy sidecar in every pod (TCP mode), all pod traffic redirected to it with nftables like Istio's`,
-    `  iptables REDIRECT (outbound 15001, inbound 15006).`,
+    `The machine this runs on is noisy: the hypervisor takes up to ${f(steal)} of its ${os.cpus().length} cores (steal) in bursts that stop every`,
+    `process at once, so one block's p99 differs from the next block's by far more than a few percent, whatever runs.`,
+    `Comparing blocks with each other cannot resolve 3%. This bench compares within blocks instead:`,
+    ``,
+    `- **Paired requests.** At each scheduled instant the load generator sends the same request to copy ${copyA}'s frontend and`,
+    `  to copy ${copyB}'s (alternating which goes first), and records both latencies under the pair. A stall of the machine, of the`,
+    `  load generator or of the softirq path strikes both members of a pair alike.`,
+    `- **Configurations as assignments.** In an **agent** block one Flowlens agent per node observes one copy's cgroup`,
+    `  subtree on that node (\`--cgroup-root <node>/<copy>\`), with the relay pulling from both agents; the other copy is not`,
+    `  observed. In a **sidecar** block every pod of one copy has an HAProxy sidecar (and the shared load generator's`,
+    `  sidecar intercepts its traffic to that copy only). In a **none** block neither copy has anything: the A/A control.`,
+    `- **Alternation.** The copy under the configuration (in none blocks: the copy in the "observed" role) is ${copyA}, ${copyB}, ${copyB}, ${copyA}`,
+    `  over cycles, and each cycle runs every configuration once per rate in mirrored order on odd cycles, so any difference`,
+    `  between the copies, and drift over the run, cancel.`,
+    `- **Statistics.** The p99 ratio is the p99 of the observed copy's samples pooled over a configuration's blocks over that`,
+    `  of the unobserved copy's; the paired difference is observed minus unobserved latency of the same pair. Intervals`,
+    `  are 95% percentile bootstraps (2,000 resamples) that draw whole blocks with replacement, separately among blocks`,
+    `  with each copy observed. The A/A control is the same ratio in none blocks: its interval is the resolution of the`,
+    `  instrument.`,
+    `- **Verdict.** The 3% target is **shown** only when the agent's whole p99-ratio interval lies at or below ${AGENT_P99_TARGET} and the A/A`,
+    `  interval lies within ±${((AGENT_P99_TARGET - 1) * 100).toFixed(0)}%; it is **below the resolution** while the A/A interval reaches ${((AGENT_P99_TARGET - 1) * 100).toFixed(0)}% or further from 1, whatever the`,
+    `  agent's interval says; otherwise it is **not shown**.`,
+    ``,
+    `What the pairing cancels is what strikes both copies: the per-packet work of the agent's eBPF programs and a`,
+    `sidecar's extra hops fall on the observed copy's requests only, so they stay in the ratio. The agent's and relay's`,
+    `own CPU time is taken from both copies alike (they share the cores), so it is reported as CPU below rather than`,
+    `hidden in the ratio; compare the unobserved copy's latency in agent and none blocks to see it, without pairing.`,
+    ``,
+    `Both copies stay up for the whole run (warmed up for ${o.prewarmS} s first). ${run.blocks.length} blocks: ${o.cycles} cycles. A block: switch, every`,
+    `replica process re-opens its connections, ${o.settleS} s settle and until the lab's processes are idle, ${o.warmupS} s unrecorded load,`,
+    `${o.measureS} s measured` + (o.hopS > 0 ? `, then ${o.hopS} s of paired single-hop load.` : ".") + ` Every lab process ran at niceness ${o.nice} in all configurations.`,
+    `bpftool showed the agents' links in every agent block (${Object.entries(linkTypes).map(([t, n]) => `${n} ${t}`).join(", ") || "none recorded"}), all on the observed copy's`,
+    `groups, and none left attached before any other block; the agents received ${agentBlocks.length ? f(mean(agentBlocks.map((b) => b.agentKernelEvents)), 0) : "n/a"} kernel records per block on average.`,
     ``,
     `## Summary`,
     ``,
-    ...summary.map((s) => `- ${s}`),
-    ``,
-    `The interval for a ratio is a percentile bootstrap (2,000 resamples) that draws whole cycles with replacement, so each`,
-    `resample keeps the arms' blocks paired in time. While the A/A control's interval reaches further than`,
-    `${((AGENT_P99_TARGET - 1) * 100).toFixed(0)}% from 1, the target is below the resolution of the instrument whatever the agent's interval says;`,
-    `otherwise it is shown when the agent's whole interval lies at or below ${AGENT_P99_TARGET}.`,
+    ...summary.map((line) => `- ${line}`),
     ``,
     `Istio's published figures for comparison: a sidecar costs about ${ISTIO.sidecarVcpuPer1000Rps} vCPU and ${ISTIO.sidecarMemoryMb} MB at 1000 req/s`,
     `(Istio 1.24, 1 KB payload); two sidecars add ${ISTIO.addedP90Ms} ms at p90 and ${ISTIO.addedP99Ms} ms at p99 (Istio 1.20); injected`,
     `requests are ${ISTIO.injectedRequests}. HAProxy in TCP mode does less per byte than Envoy's HTTP/2-aware proxying, so these`,
     `sidecar figures are a lower bound for what a full mesh costs.`,
     ``,
-    `## Latency (ms)`,
+    `## Latency per copy (ms)`,
     ``,
-    `| req/s | arm | p50 | p90 | p99 | max | block p99 min / median / max | achieved req/s | errors | samples (blocks) |`,
+    `| req/s | configuration (copy) | p50 | p90 | p99 | max | block p99 min / median / max | achieved req/s | errors | samples (blocks) |`,
     `|---|---|---|---|---|---|---|---|---|---|`,
-    ...rates.flatMap((r) => arms.map((c) => rows(c, r))),
+    ...rates.flatMap((r) => configs.flatMap((c) => rows(c, r))),
     ``,
     ...rates.map((r) => `![latency at ${r} req/s](latency-${r}rps.svg)`),
+    ``,
+    `## Paired difference (observed minus unobserved latency of the same pair)`,
+    ``,
+    `| req/s | configuration | median | p90 (ms) | p99 | p99 ratio | pairs |`,
+    `|---|---|---|---|---|---|---|`,
+    ...rates.flatMap((r) => configs.map((c) => differenceRows(c, r))),
     ``,
     `## The load generator's own delay (ms)`,
     ``,
     `Latencies run from each request's scheduled start, so a late load generator (its own garbage collection, or no`,
-    `free core when a request was due) is inside the figures above. Send lag is how long after its scheduled start`,
-    `each request was sent; event-loop delay is the load generator's, sampled every 10 ms.`,
+    `free core when a request was due) is inside the figures above, for both members of a pair. Send lag is how long`,
+    `after its scheduled start each request was sent (both copies); event-loop delay is the load generator's, sampled`,
+    `every 10 ms.`,
     ``,
-    `| req/s | arm | send lag p50 | send lag p99 | send lag max | event-loop delay p99 (mean of blocks) | event-loop delay max |`,
+    `| req/s | configuration | send lag p50 | send lag p99 | send lag max | event-loop delay p99 (mean of blocks) | event-loop delay max |`,
     `|---|---|---|---|---|---|---|`,
-    ...rates.flatMap((r) => arms.map((c) => lagRows(c, r))),
+    ...rates.flatMap((r) => configs.map((c) => lagRows(c, r))),
     ``,
     ...(o.hopS > 0 ? [
       `## One service-to-service hop (ms)`,
       ``,
-      `After each block's frontend load, the load generator calls currencyservice's Convert directly over gRPC at`,
-      `${o.hopRate} calls/s for ${o.hopS} s (same open model), pooled over all blocks of an arm. With sidecars the call crosses`,
-      `two (the caller's outbound and the callee's inbound), as in Istio's two-sidecar figures.`,
+      `After each block's frontend load, the load generator calls each copy's currencyservice Convert directly over gRPC at`,
+      `${o.hopRate} calls/s for ${o.hopS} s (paired, same open model), pooled over all blocks of a configuration. With sidecars the call to the`,
+      `copy with sidecars crosses two (the load generator's outbound and the callee's inbound), as in Istio's two-sidecar figures.`,
       ``,
-      `| arm | p50 | p90 | p99 | max | samples |`,
+      `| configuration (copy) | p50 | p90 | p99 | max | samples |`,
       `|---|---|---|---|---|---|`,
-      ...arms.map((c) => { const h = hop(c); return h ? `| ${c} | ${f(h.p50Ms, 3)} | ${f(h.p90Ms, 3)} | ${f(h.p99Ms, 3)} | ${f(h.maxMs, 3)} | ${h.count} |` : ""; }),
+      ...configs.flatMap(hopRows),
       ``,
       `![one hop](hop.svg)`,
       ``,
     ] : []),
     `## CPU (cores, mean over the measured windows)`,
     ``,
-    `Pods and nodes from cgroup v2 \`cpu.stat\` (a node is its pods plus its agent); sidecars from their processes'`,
-    `\`/proc/<pid>/stat\` (already inside their pods' figures); softirq, steal and busy are host-wide from \`/proc/stat\``,
-    `(softirq is charged to no cgroup; steal is time the hypervisor ran other machines while this one had work, which`,
-    `stalls every process here alike).`,
+    `Copies, the load generator and nodes from cgroup v2 \`cpu.stat\` (a node is both copies' pods on it, the load`,
+    `generator if it runs there, plus its agent); sidecars from their processes' \`/proc/<pid>/stat\` (already inside their`,
+    `pods' figures); softirq, steal and busy are host-wide from \`/proc/stat\` (softirq is charged to no cgroup; steal is`,
+    `time the hypervisor ran other machines while this one had work, which stalls every process here alike).`,
     ``,
-    `| req/s | arm | pods | ${run.plan.nodes.map((n) => n.name).join(" | ")} | agents | relay | sidecars | softirq | steal | host busy (steal included) |`,
-    `|---|---|---|${run.plan.nodes.map(() => "---").join("|")}|---|---|---|---|---|---|`,
-    ...rates.flatMap((r) => arms.map((c) => cpuRows(c, r))),
+    `| req/s | configuration | observed copy's pods | other copy's pods | load generator | ${plan.nodes.map((n) => n.name).join(" | ")} | agents | relay | sidecars | softirq | steal | host busy (steal included) |`,
+    `|---|---|---|---|---|${plan.nodes.map(() => "---").join("|")}|---|---|---|---|---|---|`,
+    ...rates.flatMap((r) => configs.map((c) => cpuRows(c, r))),
     ``,
     `![CPU](cpu.svg)`,
     ``,
     `## Memory (MB of PSS after each block's load)`,
     ``,
-    `| req/s | arm | pods (incl. sidecars) | sidecars | agents | relay |`,
-    `|---|---|---|---|---|---|`,
-    ...rates.flatMap((r) => arms.map((c) => memRows(c, r))),
+    `| req/s | configuration | observed copy's pods (incl. sidecars) | other copy's pods | sidecars | agents | relay |`,
+    `|---|---|---|---|---|---|---|`,
+    ...rates.flatMap((r) => configs.map((c) => memRows(c, r))),
     ``,
     `![memory](memory.svg)`,
     ``,
-    `## Per pod at ${top} req/s (cores / MB)`,
+    `## Per pod of the observed copy at ${top} req/s (cores / MB)`,
     ``,
-    `| pod | ${arms.join(" | ")} |`,
-    `|---|${arms.map(() => "---").join("|")}|`,
-    ...run.plan.pods.map((p) => `| ${p.app} (${p.node.name}) | ${arms.map((c) => { const a = get(c, top); return a ? `${f(a.perPod[p.app].cores, 3)} / ${f(a.perPod[p.app].memoryMb, 1)}` : "n/a"; }).join(" | ")} |`),
+    `| pod | ${configs.join(" | ")} |`,
+    `|---|${configs.map(() => "---").join("|")}|`,
+    ...plan.pods.filter((p) => p.copy === copyA).map((p) => `| ${p.app} (${p.node.name}) | ${configs.map((c) => { const a = get(c, top); return a ? `${f(a.perPod[p.app].cores, 3)} / ${f(a.perPod[p.app].memoryMb, 1)}` : "n/a"; }).join(" | ")} |`),
     ``,
   ].join("\n");
   fs.writeFileSync(path.join(dir, "report.md"), md);
-  const raw = run.blocks.map(({ load, hop: h, ...rest }) => ({
-    ...rest,
-    load: { ...load, latenciesUs: undefined, sendLagUs: undefined, summary: summarize(load.latenciesUs), sendLag: summarize(load.sendLagUs) },
-    hop: h ? { ...h, latenciesUs: undefined, sendLagUs: undefined, summary: summarize(h.latenciesUs), sendLag: summarize(h.sendLagUs) } : undefined,
-  }));
+  const compact = (l: BlockRun["load"]) => ({
+    ...l,
+    targets: l.targets.map((t) => ({ completed: t.completed, errors: t.errors, summary: summarize(ok(t.latenciesUs)), sendLag: summarize(t.sendLagUs) })),
+  });
+  const raw = run.blocks.map(({ load, hop: h, ...rest }) => ({ ...rest, copy: plan.copies[rest.observed], load: compact(load), hop: h ? compact(h) : undefined }));
   fs.writeFileSync(path.join(dir, "blocks.json"), JSON.stringify({ verdicts, blocks: raw }, null, 1));
   return { dir, markdown: path.join(dir, "report.md"), summary };
 }

@@ -1,6 +1,9 @@
 // Latency summaries (exact percentiles over all recorded samples, nearest
-// rank), a bootstrap confidence interval for the ratio of two arms' percentile
-// that resamples whole cycles of blocks, and the verdict against a target.
+// rank) and the paired statistics of the two-copy comparison: per block, the
+// same requests went to the observed copy and to the unobserved one at the
+// same instants. From them: the ratio of the two copies' pooled percentile,
+// the percentiles of the per-pair difference, each with a bootstrap interval
+// that resamples whole blocks, and the verdict against a target.
 
 export interface LatencySummary { count: number; p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number }
 
@@ -13,28 +16,51 @@ export function summarize(latenciesUs: number[]): LatencySummary {
   return { count: sorted.length, p50Ms: at(sorted, 0.5) / 1000, p90Ms: at(sorted, 0.9) / 1000, p99Ms: at(sorted, 0.99) / 1000, maxMs: at(sorted, 1) / 1000 };
 }
 
-function pooledQuantile(blocks: number[][], picks: number[], q: number): number {
-  const pooled = new Float64Array(picks.reduce((n, i) => n + blocks[i].length, 0));
+/**
+ * One block's paired latencies (µs), index i of both arrays being the same
+ * request sent to both copies at the same scheduled instant; -1 marks a
+ * request that failed.
+ */
+export interface PairedBlock {
+  /** Which copy was observed (0 or 1). Resamples draw blocks within each, so both stay observed alike. */
+  stratum: number;
+  observed: number[];
+  unobserved: number[];
+}
+
+/** A statistic with its 95% percentile-bootstrap interval. */
+export interface Interval { value: number; lo: number; hi: number; resamples: number }
+
+function pooledQuantile(parts: number[][], q: number): number {
+  const pooled = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
-  for (const i of picks) {
-    pooled.set(blocks[i], o);
-    o += blocks[i].length;
+  for (const p of parts) {
+    pooled.set(p, o);
+    o += p.length;
   }
   return at(pooled.sort(), q);
 }
 
-export interface RatioInterval { ratio: number; lo: number; hi: number; resamples: number }
+const succeeded = (xs: number[]) => xs.filter((x) => x >= 0);
+
+/** Observed minus unobserved latency of each pair in which both requests succeeded. */
+export function pairDifferences(b: PairedBlock): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < Math.min(b.observed.length, b.unobserved.length); i++) {
+    if (b.observed[i] >= 0 && b.unobserved[i] >= 0) out.push(b.observed[i] - b.unobserved[i]);
+  }
+  return out;
+}
 
 /**
- * Ratio of the q-quantile of arm B's pooled samples to arm A's, with a 95%
- * percentile-bootstrap interval. `a[i]` and `b[i]` are the samples of cycle
- * i; a resample draws whole cycles with replacement, so each keeps the two
- * arms' blocks paired in time (the ABBA order that cancels drift).
+ * `statistic` over `blocks` with a 95% percentile-bootstrap interval: each
+ * resample draws, within each stratum (observed copy), as many blocks as it
+ * has, with replacement. Blocks are the unit because a stall of the machine
+ * ties the samples of one block together.
  */
-export function ratioInterval(a: number[][], b: number[][], q: number, resamples = 2000, seed = 1): RatioInterval {
-  if (a.length !== b.length || a.length === 0) throw new Error(`ratioInterval needs the same non-zero number of cycles per arm (got ${a.length} and ${b.length})`);
-  const all = a.map((_, i) => i);
-  const ratio = pooledQuantile(b, all, q) / pooledQuantile(a, all, q);
+export function bootstrap<B extends { stratum: number }>(blocks: B[], statistic: (picked: B[]) => number, resamples = 2000, seed = 1): Interval {
+  if (blocks.length === 0) throw new Error("bootstrap needs at least one block of paired samples");
+  const strata = [...new Set(blocks.map((b) => b.stratum))].map((s) => blocks.filter((b) => b.stratum === s));
   let state = seed >>> 0 || 1;
   const next = () => {
     state ^= state << 13;
@@ -42,33 +68,42 @@ export function ratioInterval(a: number[][], b: number[][], q: number, resamples
     state ^= state << 5;
     return (state >>> 0) / 4294967296;
   };
-  const ratios = new Float64Array(resamples);
-  for (let r = 0; r < resamples; r++) {
-    const picks = all.map(() => Math.floor(next() * all.length));
-    ratios[r] = pooledQuantile(b, picks, q) / pooledQuantile(a, picks, q);
-  }
-  ratios.sort();
-  return { ratio, lo: at(ratios, 0.025), hi: at(ratios, 0.975), resamples };
+  const values = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) values[r] = statistic(strata.flatMap((s) => s.map(() => s[Math.floor(next() * s.length)])));
+  values.sort();
+  return { value: statistic(blocks), lo: at(values, 0.025), hi: at(values, 0.975), resamples };
+}
+
+/** Pooled q-quantile of the observed copy over that of the unobserved copy, with its interval. */
+export function ratioInterval(blocks: PairedBlock[], q: number, resamples = 2000, seed = 1): Interval {
+  const ok = blocks.map((b) => ({ stratum: b.stratum, observed: succeeded(b.observed), unobserved: succeeded(b.unobserved) }));
+  return bootstrap(ok, (picked) => pooledQuantile(picked.map((b) => b.observed), q) / pooledQuantile(picked.map((b) => b.unobserved), q), resamples, seed);
+}
+
+/** The q-quantile of the per-pair difference (observed minus unobserved, µs), with its interval. */
+export function differenceInterval(blocks: PairedBlock[], q: number, resamples = 2000, seed = 1): Interval {
+  const diffs = blocks.map((b) => ({ stratum: b.stratum, d: pairDifferences(b) }));
+  return bootstrap(diffs, (picked) => pooledQuantile(picked.map((b) => b.d), q), resamples, seed);
 }
 
 export type VerdictKind = "shown" | "not shown" | "below resolution";
 export interface Verdict { kind: VerdictKind; resolution: number; text: string }
 
 /**
- * Whether `tested` (B/A ratio) is shown to stay within `target`, given the
- * A/A control `control` (two arms of the same configuration). The
- * resolution is how far the control's interval reaches from 1. While it
- * reaches further than the target, no verdict is given either way: noise
- * alone can then put an arm's interval wholly inside or outside the target.
+ * Whether `tested` (observed / unobserved ratio) is shown to stay within
+ * `target`, given the A/A control `control` (the same ratio where neither
+ * copy is observed). The resolution is how far the control's interval reaches
+ * from 1. While it reaches as far as the target, no verdict is given either
+ * way: noise alone can then put an interval wholly inside or outside the target.
  */
-export function verdict(tested: RatioInterval, control: RatioInterval, target: number): Verdict {
+export function verdict(tested: Interval, control: Interval, target: number): Verdict {
   const resolution = Math.max(1 - control.lo, control.hi - 1);
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
   const ci = `95% CI ${tested.lo.toFixed(3)}-${tested.hi.toFixed(3)}`;
   if (resolution >= target - 1) {
-    return { kind: "below resolution", resolution, text: `below the resolution of the instrument: the A/A control (none vs none) spans ±${pct(resolution)}, more than the ${pct(target - 1)} to resolve, so ${ci} decides nothing` };
+    return { kind: "below resolution", resolution, text: `below the resolution of the instrument: the A/A control (copy against copy, neither observed) spans ±${pct(resolution)}, not less than the ${pct(target - 1)} to resolve, so ${ci} decides nothing` };
   }
   if (tested.hi <= target) return { kind: "shown", resolution, text: `shown: ${ci} lies within ${target}, and the A/A control resolves ±${pct(resolution)}` };
   if (tested.lo > target) return { kind: "not shown", resolution, text: `not shown: ${ci} lies above ${target}` };
-  return { kind: "not shown", resolution, text: `not shown: ${ci} straddles ${target} although the A/A control resolves ±${pct(resolution)}; more cycles would decide it` };
+  return { kind: "not shown", resolution, text: `not shown: ${ci} straddles ${target} although the A/A control resolves ±${pct(resolution)}; more blocks would decide it` };
 }

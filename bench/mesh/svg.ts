@@ -8,7 +8,7 @@ export interface BarChart {
   series: { name: string; values: number[] }[];
 }
 
-const COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2"];
+const COLORS = ["#4c78a8", "#9ecae9", "#f58518", "#ffbf79", "#54a24b", "#88d27a", "#e45756", "#72b7b2"];
 
 function esc(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -52,10 +52,11 @@ export function barChartSvg(chart: BarChart): string {
     });
     parts.push(`<text x="${left + gi * groupW + groupW / 2}" y="${top + plotH + 16}" text-anchor="middle">${esc(g)}</text>`);
   });
+  // Legend: three entries a row, two rows below the group labels.
   chart.series.forEach((s, si) => {
-    const x = left + si * 120;
-    parts.push(`<rect x="${x}" y="${height - 22}" width="12" height="12" fill="${COLORS[si % COLORS.length]}"/>`,
-      `<text x="${x + 16}" y="${height - 12}">${esc(s.name)}</text>`);
+    const x = left + (si % 3) * 190, y = height - 34 + Math.floor(si / 3) * 16;
+    parts.push(`<rect x="${x}" y="${y}" width="12" height="12" fill="${COLORS[si % COLORS.length]}"/>`,
+      `<text x="${x + 16}" y="${y + 10}">${esc(s.name)}</text>`);
   });
   parts.push("</svg>");
   return parts.join("\n") + "\n";

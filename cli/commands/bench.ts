@@ -1,5 +1,6 @@
-// `flowlens bench`: none vs eBPF agent vs sidecar on one lab replica switched
-// between them in ABBA blocks; prints the figures and writes a Markdown report
+// `flowlens bench`: none vs eBPF agent vs sidecar on two copies of the lab
+// replica side by side, driven by paired requests, one copy under a
+// configuration per block; prints the figures and writes a Markdown report
 // with SVG plots.
 import * as path from "node:path";
 import { CONFIGS, runBench, type Config } from "../../bench/mesh/run";
@@ -24,27 +25,33 @@ const FLAGS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-const DEFAULTS = { rates: "25", cycles: "10", settle: "2", warmup: "2", measure: "12", prewarm: "20", configs: CONFIGS.join(","), hopRate: "100", hop: "3", nice: "0", out: "bench/results" };
+const DEFAULTS = { rates: "20", cycles: "20", settle: "2", warmup: "2", measure: "12", prewarm: "20", configs: CONFIGS.join(","), hopRate: "100", hop: "3", nice: "0", out: "bench/results" };
 /** --short: a quick run while developing; too few blocks to resolve a few percent. */
-const SHORT = { cycles: "2", settle: "1", warmup: "2", measure: "5", prewarm: "8", hop: "2" };
+const SHORT = { cycles: "4", settle: "1", warmup: "2", measure: "5", prewarm: "8", hop: "2" };
 
 const HELP = `usage: flowlens bench [flags]
 
-Runs one lab replica and switches it between configurations (none, agent,
-sidecar, plus a second none as the A/A control) in short blocks, in mirrored
-(ABBA) order each cycle, and writes OUT/mesh-<time>/report.md with the p99
-ratio's bootstrap interval and whether the agent's 3% target is shown.
-Takes about cycles x arms x (settle + warmup + measure + hop + 3 s): about 15
-minutes by default, about 1.5 minutes with --short.
+Runs two identical copies of the lab replica side by side and sends every
+request to both at the same instant (paired requests). Each block puts one
+copy under a configuration (agent: eBPF agents observing that copy's cgroups;
+sidecar: HAProxy in that copy's pods) and leaves the other alone; none blocks
+leave both alone (the A/A control). The copy under the configuration
+alternates A, B, B, A over cycles. Writes OUT/mesh-<time>/report.md with the
+p99 ratio (observed / unobserved copy) and the paired difference, their
+bootstrap intervals, and whether the agent's 3% target is shown.
+Takes about cycles x configurations x (settle + warmup + measure + hop + 4 s):
+about 25 minutes by default, about 3 minutes with --short.
 
-  --rates R1,R2       frontend requests per second (default ${DEFAULTS.rates})
-  --cycles N          cycles; each runs every arm once per rate (default ${DEFAULTS.cycles})
+  --rates R1,R2       frontend requests per second to each copy (default ${DEFAULTS.rates})
+  --cycles N          cycles; each runs every configuration once per rate; a multiple
+                      of 4 observes both copies equally (default ${DEFAULTS.cycles})
   --settle S          seconds after a switch before the load starts (default ${DEFAULTS.settle})
   --warmup S          seconds of unrecorded load per block (default ${DEFAULTS.warmup})
   --measure S         measured seconds per block (default ${DEFAULTS.measure})
   --prewarm S         seconds of unrecorded load before the first block (default ${DEFAULTS.prewarm})
-  --configs LIST      subset of ${CONFIGS.join(",")} (default all; none adds the A/A control)
-  --hop-rate N        direct gRPC calls/s to one service after each block (default ${DEFAULTS.hopRate})
+  --configs LIST      subset of ${CONFIGS.join(",")} (default all; none is the A/A control,
+                      without it no verdict is given)
+  --hop-rate N        direct gRPC calls/s to each copy's currencyservice after each block (default ${DEFAULTS.hopRate})
   --hop S             seconds of that single-hop load, 0 for none (default ${DEFAULTS.hop})
   --nice N            niceness of every lab process, the same in all configurations, so
                       other work on the machine disturbs the comparison less; write a

@@ -21,11 +21,15 @@ async function main(role: string | undefined): Promise<void> {
   } else if (role === "external") {
     await startExternal(port);
   } else if (role === "loadgenerator") {
+    // The benchmark names each block's targets itself; steady load drives the frontend Service.
+    const control = process.env.LOAD_CONTROL;
+    if (control) {
+      await serveBlocks(control);
+      return;
+    }
     const frontend = process.env.FRONTEND_ADDR;
     if (!frontend) throw new Error("replica: FRONTEND_ADDR is not set; the lab sets it to the frontend Service address");
-    const control = process.env.LOAD_CONTROL;
-    if (control) await serveBlocks(control, frontend, process.env.CURRENCY_SERVICE_ADDR ?? "");
-    else await runLoad({ frontend, rate: numberEnv("LOAD_RATE", 5), egressTargets: (process.env.EGRESS_TARGETS ?? "").split(",").filter(Boolean) });
+    await runLoad({ frontend, rate: numberEnv("LOAD_RATE", 5), egressTargets: (process.env.EGRESS_TARGETS ?? "").split(",").filter(Boolean) });
   } else if (role && STARTERS[role]) {
     await STARTERS[role](port);
   } else {

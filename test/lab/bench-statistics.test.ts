@@ -1,9 +1,10 @@
 // The benchmark's block order and statistics, checked without building a lab:
-// the mirrored (ABBA) schedule, the cycle bootstrap of a p99 ratio, and the
-// verdict against the agent's 3% target, and the host CPU readings (steal apart).
-import { blockSchedule, type Arm } from "../../bench/mesh/run";
+// the mirrored (ABBA) schedule with the observed copy alternating, the paired
+// p99 ratio and per-pair difference with their block bootstrap, the verdict
+// against the agent's 3% target, and the host CPU readings (steal apart).
+import { blockSchedule, type Config } from "../../bench/mesh/run";
 import { coresBetween, hostCpu } from "../../bench/mesh/resources";
-import { ratioInterval, verdict } from "../../bench/mesh/stats";
+import { differenceInterval, pairDifferences, ratioInterval, verdict, type PairedBlock } from "../../bench/mesh/stats";
 
 /** Deterministic pseudo-random latencies (µs) around `scale`, with a long tail. */
 function samples(n: number, scale: number, seed: number): number[] {
@@ -14,54 +15,97 @@ function samples(n: number, scale: number, seed: number): number[] {
   });
 }
 
-describe("the block schedule", () => {
-  const arms: Arm[] = ["none", "agent", "sidecar", "none-aa"];
+/**
+ * Blocks as the machine makes them: a stall that differs from block to block
+ * by a factor of up to 30 strikes both members of every pair alike, plus each
+ * copy's own small independent noise; `slower` scales the observed copy's own part.
+ */
+function stalledBlocks(n: number, slower = 1): PairedBlock[] {
+  return Array.from({ length: n }, (_, i) => {
+    const stall = samples(300, 2_000 * (1 + (i * 7) % 30), i + 1);
+    const own = (seed: number) => samples(300, 1_000, seed);
+    const a = own(1000 + i), b = own(2000 + i);
+    return { stratum: i % 2, observed: stall.map((s, j) => s + a[j] * slower), unobserved: stall.map((s, j) => s + b[j]) };
+  });
+}
 
-  test("runs every arm once per cycle and rate, mirrored on odd cycles", () => {
-    const blocks = blockSchedule(arms, [25], 2);
-    expect(blocks.map((b) => b.arm)).toEqual(["none", "agent", "sidecar", "none-aa", "none-aa", "sidecar", "agent", "none"]);
-    expect(blocks.map((b) => b.cycle)).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
+describe("the block schedule", () => {
+  const configs: Config[] = ["none", "agent", "sidecar"];
+
+  test("runs every configuration once per cycle and rate, mirrored on odd cycles", () => {
+    const blocks = blockSchedule(configs, [25], 2);
+    expect(blocks.map((b) => b.config)).toEqual(["none", "agent", "sidecar", "sidecar", "agent", "none"]);
+    expect(blocks.map((b) => b.cycle)).toEqual([0, 0, 0, 1, 1, 1]);
   });
 
-  test("gives every arm the same mean position over each pair of cycles, so linear drift cancels", () => {
-    const blocks = blockSchedule(arms, [10, 25], 4);
+  test("puts copy A, B, B, A under the configurations over four cycles, so each copy is observed alike", () => {
+    const blocks = blockSchedule(configs, [25], 8);
+    expect(blocks.filter((b) => b.config === "agent").map((b) => b.observed)).toEqual([0, 1, 1, 0, 0, 1, 1, 0]);
+    for (const config of configs) {
+      const mine = blocks.map((b, i) => ({ ...b, i })).filter((b) => b.config === config);
+      const meanPosition = (copy: number) => mine.filter((b) => b.observed === copy).reduce((n, b) => n + b.i, 0) / 4;
+      expect(meanPosition(0)).toBeCloseTo(meanPosition(1), 9);
+    }
+  });
+
+  test("gives every configuration the same mean position over each pair of cycles, so linear drift cancels", () => {
+    const blocks = blockSchedule(configs, [10, 25], 4);
     for (const rate of [10, 25]) {
       const at = blocks.map((b, i) => ({ ...b, i })).filter((b) => b.rate === rate);
-      const meanPosition = (arm: Arm) => at.filter((b) => b.arm === arm).reduce((n, b) => n + b.i, 0) / 4;
-      for (const arm of arms) expect(meanPosition(arm)).toBeCloseTo(meanPosition("none"), 9);
+      const meanPosition = (config: Config) => at.filter((b) => b.config === config).reduce((n, b) => n + b.i, 0) / 4;
+      for (const config of configs) expect(meanPosition(config)).toBeCloseTo(meanPosition("none"), 9);
     }
   });
 });
 
-describe("the p99 ratio interval", () => {
-  test("covers 1 for two arms drawn from the same distribution", () => {
-    const a = Array.from({ length: 10 }, (_, i) => samples(300, 10_000, i + 1));
-    const b = Array.from({ length: 10 }, (_, i) => samples(300, 10_000, i + 101));
-    const r = ratioInterval(a, b, 0.99, 500);
+describe("the paired statistics", () => {
+  test("pair each request with its twin and leave out pairs with a failed member", () => {
+    expect(pairDifferences({ stratum: 0, observed: [10, 20, -1, 40], unobserved: [8, -1, 30, 45] })).toEqual([2, -5]);
+  });
+
+  test("resolve a few percent when a common stall swamps every block's own p99", () => {
+    const r = ratioInterval(stalledBlocks(20), 0.99, 500);
     expect(r.lo).toBeLessThan(1);
     expect(r.hi).toBeGreaterThan(1);
-    expect(r.lo).toBeLessThanOrEqual(r.ratio);
-    expect(r.hi).toBeGreaterThanOrEqual(r.ratio);
+    expect(r.hi - r.lo).toBeLessThan(0.06);
   });
 
-  test("excludes 1 when one arm is 20% slower throughout", () => {
-    const a = Array.from({ length: 10 }, (_, i) => samples(300, 10_000, i + 1));
-    const b = a.map((c) => c.map((v) => v * 1.2));
-    const r = ratioInterval(a, b, 0.99, 500);
-    expect(r.ratio).toBeCloseTo(1.2, 6);
+  test("find the observed copy's extra latency in the paired difference, which the stall does not reach", () => {
+    const same = differenceInterval(stalledBlocks(20), 0.5, 500);
+    expect(same.lo).toBeLessThan(0);
+    expect(same.hi).toBeGreaterThan(0);
+    const slower = differenceInterval(stalledBlocks(20, 1.5), 0.5, 500);
+    expect(slower.lo).toBeGreaterThan(0);
+    expect(slower.value).toBeGreaterThan(same.value);
+  });
+
+  test("exclude 1 from the p99 ratio when the observed copy is 20% slower throughout", () => {
+    const blocks = Array.from({ length: 10 }, (_, i) => {
+      const base = samples(300, 10_000, i + 1);
+      return { stratum: i % 2, observed: base.map((v) => v * 1.2), unobserved: base };
+    });
+    const r = ratioInterval(blocks, 0.99, 500);
+    expect(r.value).toBeCloseTo(1.2, 6);
     expect(r.lo).toBeCloseTo(1.2, 6);
+    expect(r.hi).toBeCloseTo(1.2, 6);
   });
 
-  test("needs the same cycles in both arms", () => {
-    expect(() => ratioInterval([[1]], [[1], [2]], 0.99)).toThrow(/same non-zero number of cycles per arm \(got 1 and 2\)/);
+  test("leave failed requests out of a copy's percentile", () => {
+    const blocks = [{ stratum: 0, observed: [-1, -1, 300, 300], unobserved: [100, 100, 300, 300] }];
+    expect(ratioInterval(blocks, 0.5, 10).value).toBe(3);
+  });
+
+  test("need samples", () => {
+    expect(() => ratioInterval([], 0.99)).toThrow(/at least one block of paired samples/);
   });
 });
 
 describe("the verdict on the 3% target", () => {
-  const interval = (ratio: number, lo: number, hi: number) => ({ ratio, lo, hi, resamples: 2000 });
+  const interval = (value: number, lo: number, hi: number) => ({ value, lo, hi, resamples: 2000 });
 
-  test("is shown only when the whole interval lies within the target", () => {
+  test("is shown only when the whole interval lies within the target and the A/A control within ±3%", () => {
     expect(verdict(interval(1.0, 0.98, 1.02), interval(1, 0.99, 1.01), 1.03).kind).toBe("shown");
+    expect(verdict(interval(1.0, 0.98, 1.02), interval(1, 0.975, 1.03), 1.03).kind).toBe("below resolution");
   });
 
   test("is not shown when the whole interval lies above the target", () => {
@@ -77,7 +121,7 @@ describe("the verdict on the 3% target", () => {
     const v = verdict(interval(1.05, 0.9, 1.2), interval(1.02, 0.92, 1.1), 1.03);
     expect(v.kind).toBe("below resolution");
     expect(v.resolution).toBeCloseTo(0.1, 9);
-    expect(v.text).toMatch(/A\/A control \(none vs none\) spans ±10.0%/);
+    expect(v.text).toMatch(/A\/A control \(copy against copy, neither observed\) spans ±10.0%/);
     expect(v.text).toMatch(/95% CI 0.900-1.200 decides nothing/);
   });
 

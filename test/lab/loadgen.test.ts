@@ -1,7 +1,8 @@
-// The benchmark's load generator against a real HTTP server on loopback: a
-// block runs over its control socket, and a stall of the load generator's own
-// event loop shows up as its send lag and loop delay, so it can be told apart
-// from the replica's latency.
+// The benchmark's load generator against real HTTP servers on loopback: a
+// block runs over its control socket, every request goes to both targets at
+// the same instant (paired), and a stall of the load generator's own event
+// loop shows up as its send lag and loop delay, so it can be told apart from
+// the replica's latency.
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
@@ -27,6 +28,16 @@ describe("the benchmark's load generator", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fl-loadgen-"));
   const socketPath = path.join(dir, "control.sock");
   let requests = 0;
+  /** What each frontend stand-in received, in order. */
+  const received: string[][] = [[], []];
+  const twins = [0, 1].map((i) => http.createServer((req, res) => {
+    received[i].push(`${req.method} ${req.url} ${req.headers.cookie}`);
+    req.resume();
+    // The second target answers 20 ms later, so its side of every pair is slower.
+    setTimeout(() => res.end("ok"), i === 1 ? 20 : 0);
+  }));
+  let twinAddresses: string[] = [];
+  let frontendAddress = "";
   // The frontend stand-in runs in this process, so busy-waiting in it stalls the load generator's event loop too.
   const frontend = http.createServer((req, res) => {
     requests++;
@@ -42,33 +53,61 @@ describe("the benchmark's load generator", () => {
   beforeAll(async () => {
     await new Promise<void>((resolve) => frontend.listen(0, "127.0.0.1", resolve));
     const { port } = frontend.address() as { port: number };
-    control = await serveBlocks(socketPath, `127.0.0.1:${port}`, "");
+    frontendAddress = `127.0.0.1:${port}`;
+    for (const t of twins) await new Promise<void>((resolve) => t.listen(0, "127.0.0.1", resolve));
+    twinAddresses = twins.map((t) => `127.0.0.1:${(t.address() as { port: number }).port}`);
+    control = await serveBlocks(socketPath);
   });
 
   afterAll(async () => {
     control?.close();
-    frontend.closeAllConnections();
-    await new Promise((resolve) => frontend.close(resolve));
+    for (const server of [frontend, ...twins]) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test("reports a stall of its own event loop as send lag and loop delay, inside the measured latency", async () => {
-    const { status, body } = await postBlock(socketPath, { rate: 50, duration: 1.5, warmup: 0.1 });
+    const { status, body } = await postBlock(socketPath, { rate: 50, duration: 1.5, warmup: 0.1, targets: [{ frontend: frontendAddress }] });
     expect(status).toBe(200);
     const { load } = JSON.parse(body) as BlockResult;
-    expect(load.completed).toBe(load.scheduled);
-    expect(load.sendLagUs).toHaveLength(load.scheduled);
-    const maxLagMs = Math.max(...load.sendLagUs) / 1000;
+    const [t] = load.targets;
+    expect(t.completed).toBe(load.scheduled);
+    expect(t.sendLagUs).toHaveLength(load.scheduled);
+    const maxLagMs = Math.max(...t.sendLagUs) / 1000;
     expect(maxLagMs).toBeGreaterThanOrEqual(STALL_MS * 0.8);
     expect(load.loopDelayMs.max).toBeGreaterThanOrEqual(STALL_MS * 0.8);
-    expect(Math.max(...load.latenciesUs) / 1000).toBeGreaterThanOrEqual(maxLagMs);
+    expect(Math.max(...t.latenciesUs) / 1000).toBeGreaterThanOrEqual(maxLagMs);
     // Only the requests due during the stall were late.
-    expect(load.sendLagUs.filter((us) => us > 50_000).length).toBeLessThan(load.scheduled / 4);
+    expect(t.sendLagUs.filter((us) => us > 50_000).length).toBeLessThan(load.scheduled / 4);
+  });
+
+  test("sends the same requests to both targets of a pair and records each latency under its pair", async () => {
+    const { status, body } = await postBlock(socketPath, { rate: 40, duration: 1.2, warmup: 0.2, targets: twinAddresses.map((frontend) => ({ frontend })) });
+    expect(status).toBe(200);
+    const { load } = JSON.parse(body) as BlockResult;
+    expect(received[0].length).toBeGreaterThanOrEqual(40);
+    expect(received[1]).toEqual(received[0]);
+    expect(new Set(received[0]).size).toBeGreaterThan(5);
+    const [a, b] = load.targets;
+    expect([a.completed, b.completed]).toEqual([load.scheduled, load.scheduled]);
+    expect(a.latenciesUs).toHaveLength(load.scheduled);
+    expect(b.latenciesUs).toHaveLength(load.scheduled);
+    // Each pair's twin on the slower target took about 20 ms longer.
+    const slower = a.latenciesUs.filter((us, i) => b.latenciesUs[i] - us > 15_000).length;
+    expect(slower).toBeGreaterThan(load.scheduled * 0.9);
   });
 
   test("rejects a block without a positive rate with a message that says what to send", async () => {
-    const { status, body } = await postBlock(socketPath, { rate: 0, duration: 1, warmup: 0 });
+    const { status, body } = await postBlock(socketPath, { rate: 0, duration: 1, warmup: 0, targets: [{ frontend: frontendAddress }] });
     expect(status).toBe(400);
     expect(body).toMatch(/needs rate > 0/);
+  });
+
+  test("rejects a block without targets with a message that says what to send", async () => {
+    const { status, body } = await postBlock(socketPath, { rate: 10, duration: 1, warmup: 0, targets: [] });
+    expect(status).toBe(400);
+    expect(body).toMatch(/needs targets: \[\{ "frontend": "host:port" \}/);
   });
 });

@@ -1,6 +1,6 @@
 // The lab's address plan and the benchmark's percentile arithmetic, checked
 // without building anything.
-import { DEFAULT_OPTIONS, makePlan } from "../../lab/plan";
+import { copyCgroup, copyServiceCidr, DEFAULT_OPTIONS, makePlan, podByApp } from "../../lab/plan";
 import { summarize } from "../../bench/mesh/stats";
 import { SERVICES } from "../../lab/topology";
 
@@ -46,7 +46,42 @@ describe("the lab plan", () => {
     for (const p of plan.pods) expect(p.cgroup).toBe(`/sys/fs/cgroup/unified/flowlens-lab/${p.node.name}/${p.name}`);
   });
 
-  test("a bad lab name or node count is rejected with what to use instead", () => {
+  test("two replica copies share the nodes but each has its own cgroup subtree per node and its own addresses", () => {
+    const plan = makePlan({ ...DEFAULT_OPTIONS, copies: 2 });
+    expect(plan.copies).toEqual(["a", "b"]);
+    const ips = plan.pods.map((p) => p.ip);
+    expect(new Set(ips).size).toBe(ips.length);
+    expect(new Set(plan.pods.map((p) => p.netns)).size).toBe(plan.pods.length);
+    expect(new Set(plan.pods.map((p) => `${p.node.name}/${p.hostVeth}`)).size).toBe(plan.pods.length);
+    for (const copy of plan.copies) {
+      const mine = plan.pods.filter((p) => p.copy === copy);
+      expect(mine.map((p) => p.app).sort()).toEqual(SERVICES.map((s) => s.name).sort());
+      for (const p of mine) {
+        expect(p.cgroup).toBe(`${copyCgroup(p.node, copy)}/${p.name}`);
+        expect(inCidr(p.ip, p.node.podCidr)).toBe(true);
+        expect(inCidr(p.service!.clusterIp, copyServiceCidr(plan, copy))).toBe(true);
+      }
+    }
+    // The copies' placement is the same, so they differ only in addresses.
+    const placement = (copy: string) => plan.pods.filter((p) => p.copy === copy).map((p) => `${p.app}@${p.node.name}`);
+    expect(placement("b")).toEqual(placement("a"));
+    // The load generator belongs to neither copy, so an agent observing one copy's subtree never sees it.
+    const shared = plan.pods.filter((p) => p.copy === undefined);
+    expect(shared.map((p) => p.app)).toEqual(["loadgenerator"]);
+    for (const copy of plan.copies) for (const n of plan.nodes) expect(shared[0].cgroup.startsWith(`${copyCgroup(n, copy)}/`)).toBe(false);
+  });
+
+  test("one copy (the lab's default) keeps every pod directly under its node and names no copies", () => {
+    const plan = makePlan(DEFAULT_OPTIONS);
+    expect(plan.copies).toEqual([]);
+    expect(plan.pods.every((p) => p.copy === undefined)).toBe(true);
+    expect(podByApp(plan, "frontend").ip).toBe("198.19.1.10");
+    expect(podByApp(plan, "frontend").service!.clusterIp).toBe("198.19.100.10");
+    expect(() => copyServiceCidr(plan, "a")).toThrow(/no replica copy "a"/);
+  });
+
+  test("a bad lab name, node or copy count is rejected with what to use instead", () => {
+    expect(() => makePlan({ ...DEFAULT_OPTIONS, copies: 3 })).toThrow(/3 replica copies is not supported: the lab runs 1, the benchmark 2/);
     expect(() => makePlan({ ...DEFAULT_OPTIONS, name: "Lab_1" })).toThrow(/lab name "Lab_1" is invalid: use 2-31 lowercase/);
     expect(() => makePlan({ ...DEFAULT_OPTIONS, nodes: 1 })).toThrow(/--nodes 1 is out of range: the lab runs 2 to 8 nodes/);
   });
