@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as zlib from "node:zlib";
 import { copyCgroup, SHARED } from "../../lab/plan";
 import type { BenchRun, BlockRun, Config } from "./run";
 import { differenceInterval, pairDifferences, ratioInterval, summarize, verdict, type Interval, type LatencySummary, type PairedBlock, type Verdict } from "./stats";
@@ -27,7 +28,9 @@ export type Role = "observed" | "unobserved";
 export interface Aggregate {
   config: Config;
   rate: number;
+  /** Valid blocks, and blocks left out because the load generator fell behind its schedule. */
   blocks: number;
+  excluded: number;
   latency: Record<Role, LatencySummary>;
   /** Observed minus unobserved latency of the same pair. */
   difference: LatencySummary;
@@ -69,14 +72,16 @@ const copyIndex = (b: BlockRun, role: Role) => (role === "observed" ? b.observed
 
 /** Paired samples of `config` at `rate`, per block (frontend load, or the single hop). */
 export function pairedBlocks(run: BenchRun, config: Config, rate: number, hop = false): PairedBlock[] {
-  return run.blocks.filter((b) => b.config === config && b.rate === rate && (!hop || b.hop)).map((b) => {
+  return run.blocks.filter((b) => b.valid && b.config === config && b.rate === rate && (!hop || b.hop)).map((b) => {
     const load = hop ? b.hop! : b.load;
     return { stratum: b.observed, observed: load.targets[b.observed].latenciesUs, unobserved: load.targets[1 - b.observed].latenciesUs };
   });
 }
 
+/** Figures of the valid blocks of `config` at `rate`; undefined when none was valid. */
 export function aggregate(run: BenchRun, config: Config, rate: number): Aggregate | undefined {
-  const blocks = run.blocks.filter((p) => p.config === config && p.rate === rate);
+  const all = run.blocks.filter((p) => p.config === config && p.rate === rate);
+  const blocks = all.filter((b) => b.valid);
   if (blocks.length === 0) return undefined;
   const { plan } = run;
   const cg = (b: BlockRun, dir: string) => b.cores.cgroups[dir] ?? 0;
@@ -104,6 +109,7 @@ export function aggregate(run: BenchRun, config: Config, rate: number): Aggregat
     config,
     rate,
     blocks: blocks.length,
+    excluded: all.length - blocks.length,
     latency: perRole((r) => summarize(samples(r))),
     difference: summarize(blocks.flatMap((b) => pairDifferences({ stratum: b.observed, observed: b.load.targets[b.observed].latenciesUs, unobserved: b.load.targets[1 - b.observed].latenciesUs }))),
     achievedRps: perRole((r) => sum(blocks.map((b) => b.load.targets[copyIndex(b, r)].completed)) / sum(blocks.map((b) => b.load.durationS))),
@@ -140,15 +146,23 @@ const ratio = (i: Interval) => `${f(i.value, 3)} (95% CI ${f(i.lo, 3)}-${f(i.hi,
 /** The paired statistics of one configuration at one rate (frontend load, or the hop). */
 interface Paired { p99Ratio: Interval; median: Interval; p99: Interval }
 
+const pairedCache = new WeakMap<BenchRun, Map<string, Paired | undefined>>();
+
+/** The paired statistics of valid blocks (computed once per run: each takes thousands of resamples). */
 function paired(run: BenchRun, config: Config, rate: number, hop = false): Paired | undefined {
-  const blocks = pairedBlocks(run, config, rate, hop);
-  if (blocks.length === 0) return undefined;
-  return { p99Ratio: ratioInterval(blocks, 0.99), median: differenceInterval(blocks, 0.5), p99: differenceInterval(blocks, 0.99) };
+  const cache = pairedCache.get(run) ?? new Map<string, Paired | undefined>();
+  pairedCache.set(run, cache);
+  const key = `${config}/${rate}/${hop}`;
+  if (!cache.has(key)) {
+    const blocks = pairedBlocks(run, config, rate, hop);
+    cache.set(key, blocks.length === 0 ? undefined : { p99Ratio: ratioInterval(blocks, 0.99), median: differenceInterval(blocks, 0.5), p99: differenceInterval(blocks, 0.99) });
+  }
+  return cache.get(key);
 }
 
 /** Percentiles of both copies and of the pair difference for the hop of `config`, pooled over its blocks. */
 function hopSummaries(run: BenchRun, config: Config): Record<Role | "difference", LatencySummary> | undefined {
-  const blocks = run.blocks.filter((b) => b.config === config && b.hop);
+  const blocks = run.blocks.filter((b) => b.valid && b.config === config && b.hop);
   if (blocks.length === 0) return undefined;
   const of = (role: Role) => summarize(blocks.flatMap((b) => ok(b.hop!.targets[copyIndex(b, role)].latenciesUs)));
   const difference = summarize(blocks.flatMap((b) => pairDifferences({ stratum: b.observed, observed: b.hop!.targets[b.observed].latenciesUs, unobserved: b.hop!.targets[1 - b.observed].latenciesUs })));
@@ -199,6 +213,9 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     const agent = configs.includes("agent") ? paired(run, "agent", r) : undefined;
     const control = configs.includes("none") ? paired(run, "none", r) : undefined;
     if (control) summary.push(`A/A control at ${r} req/s (neither copy observed): p99 ratio ${ratio(control.p99Ratio)}; paired difference median ${ms(control.median)}, p99 ${ms(control.p99, 1)}`);
+    for (const [c, p] of [["none", control], ["agent", agent]] as const) {
+      if (configs.includes(c) && !p) summary.push(`no valid ${c} block at ${r} req/s, so no ${c === "none" ? "A/A control" : "agent ratio"} and no verdict`);
+    }
     if (!agent) continue;
     if (control) {
       const v = verdict(agent.p99Ratio, control.p99Ratio, AGENT_P99_TARGET);
@@ -228,6 +245,10 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     summary.push(`sidecar added latency at ${top} req/s: p50 ${d("p50Ms")} ms, p90 ${d("p90Ms")} ms, p99 ${d("p99Ms")} ms (copy with sidecars minus the other; end to end, several sidecar pairs per request); paired difference median ${ms(sidecarPaired.median)}, p99 ${ms(sidecarPaired.p99, 1)}; p99 ratio ${ratio(sidecarPaired.p99Ratio)}`);
     summary.push(`sidecar memory: ${f(sidecar.sidecarMemoryMb / Math.max(1, sidecar.sidecars), 1)} MB per sidecar (${sidecar.sidecars} sidecars; Istio: ~${ISTIO.sidecarMemoryMb} MB); sidecars use ${f(sidecar.sidecarCores, 3)} cores in total at ${top} req/s`);
   }
+  const excluded = run.blocks.filter((b) => !b.valid);
+  summary.push(`${excluded.length} of ${run.blocks.length} blocks left out (${configs.map((c) => `${c} ${excluded.filter((b) => b.config === c).length}`).join(", ")}): ` +
+    `the load generator sent its requests' p99 more than ${o.maxSendLagMs} ms behind schedule, so the machine could not run the open model` +
+    (excluded.length ? ` (steal in them ${f(Math.min(...excluded.map((b) => b.cores.steal)))}-${f(Math.max(...excluded.map((b) => b.cores.steal)))} cores, in the others ${f(Math.min(...run.blocks.filter((b) => b.valid).map((b) => b.cores.steal)))}-${f(Math.max(...run.blocks.filter((b) => b.valid).map((b) => b.cores.steal)))})` : ""));
   // CPU the lab did not use: other work on the machine, which widens every interval.
   const foreign = Math.max(...aggs.map((a) => a.busyCores - a.podsCores.observed - a.podsCores.unobserved - a.loadGeneratorCores - a.agentCores - a.relayCores - a.softirqCores - a.stealCores));
   const steal = Math.max(...aggs.map((a) => a.stealCores));
@@ -239,7 +260,7 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
   const rows = (c: Config, r: number) => {
     const a = get(c, r);
     if (!a) return [];
-    return roles.map((role) => `| ${r} | ${roleName(c, role)} | ${f(a.latency[role].p50Ms)} | ${f(a.latency[role].p90Ms)} | ${f(a.latency[role].p99Ms)} | ${f(a.latency[role].maxMs)} | ${a.blockP99Ms[role].map((v) => f(v, 1)).join(" / ")} | ${f(a.achievedRps[role], 1)} | ${a.errors[role]} | ${a.latency[role].count} (${a.blocks}) |`);
+    return roles.map((role) => `| ${r} | ${roleName(c, role)} | ${f(a.latency[role].p50Ms)} | ${f(a.latency[role].p90Ms)} | ${f(a.latency[role].p99Ms)} | ${f(a.latency[role].maxMs)} | ${a.blockP99Ms[role].map((v) => f(v, 1)).join(" / ")} | ${f(a.achievedRps[role], 1)} | ${a.errors[role]} | ${a.latency[role].count} (${a.blocks}; ${a.excluded}) |`);
   };
   const differenceRows = (c: Config, r: number) => {
     const a = get(c, r), p = paired(run, c, r);
@@ -278,7 +299,7 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     ``,
     `## How the comparison works`,
     ``,
-    `The machine this runs on is noisy: the hypervisor takes up to ${f(steal)} of its ${os.cpus().length} cores (steal) in bursts that stop every`,
+    `The machine this runs on is noisy: in this run the hypervisor took up to ${f(Math.max(...run.blocks.map((b) => b.cores.steal)))} of its ${os.cpus().length} cores in a block (steal), in bursts that stop every`,
     `process at once, so one block's p99 differs from the next block's by far more than a few percent, whatever runs.`,
     `Comparing blocks with each other cannot resolve 3%. This bench compares within blocks instead:`,
     ``,
@@ -297,6 +318,11 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     `  are 95% percentile bootstraps (2,000 resamples) that draw whole blocks with replacement, separately among blocks`,
     `  with each copy observed. The A/A control is the same ratio in none blocks: its interval is the resolution of the`,
     `  instrument.`,
+    `- **Valid blocks.** A block enters the statistics only if the load generator sent 99% of its requests within`,
+    `  ${o.maxSendLagMs} ms of their scheduled start. In steal storms (the hypervisor taking 1-1.7 of the 2 cores for minutes) the`,
+    `  machine cannot carry the load at all, queues grow without bound in both copies independently, and single blocks`,
+    `  reach p99s of seconds that would dominate every pooled p99. The rule looks only at the load generator, which`,
+    `  serves both copies alike, so it cannot favour either copy; excluded blocks are counted below.`,
     `- **Verdict.** The 3% target is **shown** only when the agent's whole p99-ratio interval lies at or below ${AGENT_P99_TARGET} and the A/A`,
     `  interval lies within ±${((AGENT_P99_TARGET - 1) * 100).toFixed(0)}%; it is **below the resolution** while the A/A interval reaches ${((AGENT_P99_TARGET - 1) * 100).toFixed(0)}% or further from 1, whatever the`,
     `  agent's interval says; otherwise it is **not shown**.`,
@@ -323,7 +349,9 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     ``,
     `## Latency per copy (ms)`,
     ``,
-    `| req/s | configuration (copy) | p50 | p90 | p99 | max | block p99 min / median / max | achieved req/s | errors | samples (blocks) |`,
+    `Valid blocks only.`,
+    ``,
+    `| req/s | configuration (copy) | p50 | p90 | p99 | max | block p99 min / median / max | achieved req/s | errors | samples (blocks; excluded) |`,
     `|---|---|---|---|---|---|---|---|---|---|`,
     ...rates.flatMap((r) => configs.flatMap((c) => rows(c, r))),
     ``,
@@ -360,7 +388,7 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
       `![one hop](hop.svg)`,
       ``,
     ] : []),
-    `## CPU (cores, mean over the measured windows)`,
+    `## CPU (cores, mean over the measured windows of valid blocks)`,
     ``,
     `Copies, the load generator and nodes from cgroup v2 \`cpu.stat\` (a node is both copies' pods on it, the load`,
     `generator if it runs there, plus its agent); sidecars from their processes' \`/proc/<pid>/stat\` (already inside their`,
@@ -373,7 +401,7 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     ``,
     `![CPU](cpu.svg)`,
     ``,
-    `## Memory (MB of PSS after each block's load)`,
+    `## Memory (MB of PSS after each valid block's load)`,
     ``,
     `| req/s | configuration | observed copy's pods (incl. sidecars) | other copy's pods | sidecars | agents | relay |`,
     `|---|---|---|---|---|---|---|`,
@@ -395,5 +423,9 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
   });
   const raw = run.blocks.map(({ load, hop: h, ...rest }) => ({ ...rest, copy: plan.copies[rest.observed], load: compact(load), hop: h ? compact(h) : undefined }));
   fs.writeFileSync(path.join(dir, "blocks.json"), JSON.stringify({ verdicts, blocks: raw }, null, 1));
+  // Every latency, by block and copy (-1: failed), so the statistics can be recomputed another way.
+  const samples = run.blocks.map((b) => ({ cycle: b.cycle, rate: b.rate, config: b.config, observed: b.observed, valid: b.valid,
+    load: b.load.targets.map((t) => t.latenciesUs), hop: b.hop?.targets.map((t) => t.latenciesUs) }));
+  fs.writeFileSync(path.join(dir, "samples.json.gz"), zlib.gzipSync(JSON.stringify({ copies: plan.copies, blocks: samples })));
   return { dir, markdown: path.join(dir, "report.md"), summary };
 }

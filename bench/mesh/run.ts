@@ -43,6 +43,11 @@ export interface BenchOptions {
   hopS: number;
   /** Niceness of every process in the comparison (all configurations alike). */
   nice: number;
+  /**
+   * A block counts only if the load generator sent 99% of its requests within this many ms of their
+   * scheduled start: beyond it the machine could not keep the open model's schedule at all.
+   */
+  maxSendLagMs: number;
   log: (line: string) => void;
 }
 
@@ -74,6 +79,8 @@ export function blockSchedule(configs: Config[], rates: number[], cycles: number
 }
 
 export interface BlockRun extends Block {
+  /** Whether the load generator kept its schedule (send lag p99 within maxSendLagMs); only valid blocks enter the statistics. */
+  valid: boolean;
   /** Seconds from the switch until the lab's processes were idle and the load started. */
   settledS: number;
   /** /proc/loadavg's 1-minute figure when the block started. */
@@ -208,7 +215,8 @@ class BlockRunner {
     for (const n of plan.nodes) if (config === "agent") agentMemoryMb[n.name] = sum(Object.values(pssByCommand(sw.agentCgroup(n.name))));
     const relayMemoryMb = config === "agent" ? sum(Object.values(pssByCommand(sw.relayCgroup))) : 0;
     const agentKernelEvents = config === "agent" ? sum(await sw.kernelEvents()) - eventsBefore : 0;
-    return { ...block, settledS, loadAvg1, load, hop, cores: coresBetween(before, after), sidecarCores, podMemoryMb, agentMemoryMb, relayMemoryMb, agentLinks: attached.byType, agentKernelEvents };
+    const valid = summarize(load.targets.flatMap((t) => t.sendLagUs)).p99Ms <= o.maxSendLagMs;
+    return { ...block, valid, settledS, loadAvg1, load, hop, cores: coresBetween(before, after), sidecarCores, podMemoryMb, agentMemoryMb, relayMemoryMb, agentLinks: attached.byType, agentKernelEvents };
   }
 }
 
@@ -218,7 +226,7 @@ function blockLine(r: BlockRun, plan: LabPlan): string {
   const s = (t: typeof obs) => summarize(t.latenciesUs.filter((us) => us >= 0));
   const diff = summarize(pairDifferences({ stratum: r.observed, observed: obs.latenciesUs, unobserved: other.latenciesUs }));
   const name = r.config === "none" ? `none (A/A, ${plan.copies[r.observed]} in the observed role)` : `${r.config} on copy ${plan.copies[r.observed]}`;
-  return `${r.rate} req/s, ${name}: ${obs.completed}+${other.completed}/${2 * r.load.scheduled} ok, ` +
+  return `${r.valid ? "" : "EXCLUDED (load generator behind schedule) "}${r.rate} req/s, ${name}: ${obs.completed}+${other.completed}/${2 * r.load.scheduled} ok, ` +
     `p99 ${s(obs).p99Ms.toFixed(1)} vs ${s(other).p99Ms.toFixed(1)} ms, paired difference p50 ${diff.p50Ms.toFixed(2)} p99 ${diff.p99Ms.toFixed(1)} ms, ` +
     `settled ${r.settledS.toFixed(1)} s, busy ${r.cores.busy.toFixed(2)} cores (steal ${r.cores.steal.toFixed(2)}), load ${r.loadAvg1}, ` +
     `load generator lag p99 ${summarize(obs.sendLagUs).p99Ms.toFixed(1)} ms, loop delay max ${r.load.loopDelayMs.max.toFixed(0)} ms` +
