@@ -319,7 +319,7 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     `  with each copy observed. The A/A control is the same ratio in none blocks: its interval is the resolution of the`,
     `  instrument.`,
     `- **Valid blocks.** A block enters the statistics only if the load generator sent 99% of its requests within`,
-    `  ${o.maxSendLagMs} ms of their scheduled start. In steal storms (the hypervisor taking 1-1.7 of the 2 cores for minutes) the`,
+    `  ${o.maxSendLagMs} ms of their scheduled start. In steal storms (the hypervisor taking most of the cores for minutes) the`,
     `  machine cannot carry the load at all, queues grow without bound in both copies independently, and single blocks`,
     `  reach p99s of seconds that would dominate every pooled p99. The rule looks only at the load generator, which`,
     `  serves both copies alike, so it cannot favour either copy; excluded blocks are counted below.`,
