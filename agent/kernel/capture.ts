@@ -184,6 +184,8 @@ export class KernelCapture {
   private readonly flushTimer: NodeJS.Timeout;
   private lastFlushBootNs = 0n;
   private closed = false;
+  /** The flow tables in use: the TC one only when TC programs are attached. */
+  private readonly flowMaps: typeof FLOW_MAPS;
 
   /** Loads and attaches everything; throws an Error saying what failed and why (privileges, BTF, verifier). */
   static open(opts: KernelCaptureOptions): KernelCapture {
@@ -229,6 +231,7 @@ export class KernelCapture {
         throw new Error(`tcInterfaces ${name}: ${(err as Error).message}`);
       }
     }
+    this.flowMaps = FLOW_MAPS.filter((m) => m.hook !== "tc" || tcIfindexes.length > 0);
     this.lastFlushBootNs = this.nowBootNs();
     this.flushTimer = setInterval(() => this.flush(), flushIntervalMs);
     this.flushTimer.unref();
@@ -290,7 +293,7 @@ export class KernelCapture {
     // then reported once, by the next flush (the fold dates them after `now`), never twice.
     const rows: FlushRow[] = [];
     const hashRows: FlushRow[] = [];
-    for (const { map, hook } of FLOW_MAPS) {
+    for (const { map, hook } of this.flowMaps) {
       const { keys, values, count } = this.obj.mapLookupBatch(map);
       for (let i = 0; i < count; i++) {
         hashRows.push({ keys, keyOffset: i * FL_FLOW_KEY_SIZE, values, valueOffset: i * FL_FLOW_VALUE_SIZE, hook, map });

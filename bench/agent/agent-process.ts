@@ -27,10 +27,10 @@ export class AgentProcess {
     private readonly metricsPort: number,
   ) {}
 
-  static start({ cgroupRoot, cpus }: { cgroupRoot: string; cpus: string }): Promise<AgentProcess> {
+  static start({ cgroupRoot, cpus, extraArgs = [] }: { cgroupRoot: string; cpus: string; extraArgs?: string[] }): Promise<AgentProcess> {
     const child = spawn(
       "taskset",
-      ["-c", cpus, FLOWLENS, "agent", "--node-name", "datapath-bench", "--cgroup-root", cgroupRoot, "--listen-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0"],
+      ["-c", cpus, FLOWLENS, "agent", "--node-name", "datapath-bench", "--cgroup-root", cgroupRoot, "--listen-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", ...extraArgs],
       { stdio: ["ignore", "ignore", "pipe"] },
     );
     return new Promise((resolve, reject) => {
