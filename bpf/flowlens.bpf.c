@@ -486,11 +486,25 @@ static __always_inline bool count_on_socket(struct __sk_buff *skb, __u8 directio
 		}
 		return true;
 	}
-	/* Same order and reasoning as account_packet: flags, then bytes, then packets. */
+	/*
+	 * Same order and reasoning as account_packet: flags, then bytes, then packets. A socket transmits only
+	 * under its lock (process context owning it, or softirq and timers holding its spinlock while it is not
+	 * owned), so egress needs no atomic adds; ingress runs before the receive path takes that lock.
+	 */
 	if ((c->tcp_flags | flags) != c->tcp_flags)
 		c->tcp_flags |= flags;
-	__sync_fetch_and_add(&c->bytes, skb->len);
-	__sync_fetch_and_add(&c->packets, 1);
+	if (direction == FL_DIR_EGRESS) {
+		c->bytes += skb->len;
+		/*
+		 * Keeps the compiler from storing packets first. x86 keeps the store order; on a weakly ordered
+		 * CPU a flush may read the packet before its bytes, and the next flush has both.
+		 */
+		asm volatile("" ::: "memory");
+		c->packets += 1;
+	} else {
+		__sync_fetch_and_add(&c->bytes, skb->len);
+		__sync_fetch_and_add(&c->packets, 1);
+	}
 	if (!(flags & FL_TCP_REPORTED)) {
 		c->last_seen_ns = bpf_ktime_get_coarse_ns() + fl_coarse_to_boot_ns;
 		return true;

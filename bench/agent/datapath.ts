@@ -15,7 +15,7 @@
  * Then the kernel cost per program run and per round trip from bpf_stats (not on during the alternation).
  *   node --import tsx bench/agent/datapath.ts
  *   env: QUADS=30 LATENCY_SECONDS=1 STREAM_SECONDS=0.5 REQUEST_BYTES=64 CLIENT_CPU=1 SERVER_CPU=1 AGENT_CPUS=0
- *        NICE=-5 RESAMPLES=1000
+ *        NICE=-5 RESAMPLES=1000 AGENT_ARGS="--no-egress-nat"
  */
 import * as fs from "node:fs";
 import { TestPods } from "../../test/agent/kernel/pods";
@@ -34,6 +34,8 @@ const RESAMPLES = envNumber("RESAMPLES", 1000, (n) => Number.isInteger(n) && n >
 const CLIENT_CPU = envCpuList("CLIENT_CPU", "1");
 const SERVER_CPU = envCpuList("SERVER_CPU", "1");
 const AGENT_CPUS = envCpuList("AGENT_CPUS", "0");
+/** Extra `flowlens agent` flags for the attached blocks, e.g. "--no-egress-nat" to leave NAT reporting out. */
+const AGENT_ARGS = (process.env.AGENT_ARGS ?? "").split(/\s+/).filter(Boolean);
 const PORT = 5201;
 const PERCENTILES = [0.5, 0.9, 0.99, 0.999];
 const PERCENTILE_NAMES = ["p50", "p90", "p99", "p99.9"];
@@ -117,7 +119,8 @@ async function main(): Promise<void> {
   console.log(`load average at start: ${loadAverage()}`);
   console.log(
     `${QUADS} quads x 4 blocks of ${LATENCY_SECONDS} s request/response (${REQUEST_BYTES}-byte requests) + ${STREAM_SECONDS} s bulk; ` +
-      `client on CPU ${CLIENT_CPU}, server on CPU ${SERVER_CPU} (nice ${NICE}), agent on CPU ${AGENT_CPUS}`,
+      `client on CPU ${CLIENT_CPU}, server on CPU ${SERVER_CPU} (nice ${NICE}), agent on CPU ${AGENT_CPUS}` +
+      (AGENT_ARGS.length > 0 ? ` with ${AGENT_ARGS.join(" ")}` : ""),
   );
   if (statsWereOn) console.log("warning: kernel.bpf_stats_enabled=1 (another run is timing programs): attached blocks pay for its clock reads");
 
@@ -151,7 +154,7 @@ async function main(): Promise<void> {
     const agentRuns: AgentRunSummary[] = [];
     const setAttached = async (attached: boolean) => {
       if (attached && !agent) {
-        agent = await AgentProcess.start({ cgroupRoot: pods.cgroupRoot, cpus: AGENT_CPUS });
+        agent = await AgentProcess.start({ cgroupRoot: pods.cgroupRoot, cpus: AGENT_CPUS, extraArgs: AGENT_ARGS });
         await new Promise((r) => setTimeout(r, AGENT_SETTLE_MS));
       } else if (!attached && agent) {
         agentRuns.push(await agent.stop());
