@@ -366,6 +366,20 @@ static __always_inline void fill_from_sock_counts(struct fl_record *r, const str
 	r->tcp_flags = c->tcp_flags;
 }
 
+/* A flow_start or tcp_flags record for a packet counted on its socket, dated with the packet. */
+static __always_inline void report_sock_packet(__u8 kind, const struct fl_sock_state *st, const struct fl_sock_counts *c,
+					       __u8 direction, __u8 flags, __u64 now)
+{
+	struct fl_record *r = reserve_record(kind, FL_HOOK_CGROUP_SKB);
+
+	if (!r)
+		return;
+	fill_from_sock_counts(r, st, c, direction);
+	r->ts_ns = now;
+	r->tcp_flags_now = flags;
+	submit_record(r);
+}
+
 /*
  * The TCP flags of a packet of a connected socket, or -1 when its TCP header is not where the socket's
  * family puts it (IPv6 extension headers, a header outside the linear data): such packets take the
@@ -449,7 +463,6 @@ static __always_inline bool count_on_socket(struct __sk_buff *skb, __u8 directio
 	struct bpf_sock *sk = skb->sk;
 	struct fl_sock_state *st;
 	struct fl_sock_counts *c;
-	struct fl_record *r;
 	int flags;
 	__u64 now;
 
@@ -477,13 +490,7 @@ static __always_inline bool count_on_socket(struct __sk_buff *skb, __u8 directio
 		c->bytes = skb->len;
 		c->packets = 1;
 		c->started = 1;
-		r = reserve_record(FL_REC_FLOW_START, FL_HOOK_CGROUP_SKB);
-		if (r) {
-			fill_from_sock_counts(r, st, c, direction);
-			r->ts_ns = now;
-			r->tcp_flags_now = flags;
-			submit_record(r);
-		}
+		report_sock_packet(FL_REC_FLOW_START, st, c, direction, flags, now);
 		return true;
 	}
 	/*
@@ -511,13 +518,7 @@ static __always_inline bool count_on_socket(struct __sk_buff *skb, __u8 directio
 	}
 	now = precise_now();
 	c->last_seen_ns = now;
-	r = reserve_record(FL_REC_TCP_FLAGS, FL_HOOK_CGROUP_SKB);
-	if (r) {
-		fill_from_sock_counts(r, st, c, direction);
-		r->ts_ns = now;
-		r->tcp_flags_now = flags;
-		submit_record(r);
-	}
+	report_sock_packet(FL_REC_TCP_FLAGS, st, c, direction, flags, now);
 	return true;
 }
 
