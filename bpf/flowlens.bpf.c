@@ -77,14 +77,9 @@ struct {
  * that the flush after the socket is gone still reports its last packets.
  */
 struct fl_sock_counts {
-	__u64 packets;
-	__u64 bytes;
-	__u64 first_seen_ns;
-	__u64 last_seen_ns;
-	__u32 ifindex;
-	__u8 tcp_flags;
-	__u8 started; /* this direction has seen a packet */
-	__u8 pad[2];
+	struct fl_flow_value v; /* as an fl_flows entry would hold it */
+	__u8 started;           /* this direction has seen a packet */
+	__u8 pad[7];
 };
 
 struct fl_sock_state {
@@ -353,28 +348,17 @@ static __always_inline void sock_flow_key(struct fl_flow_key *out, const struct 
 	out->direction = direction;
 }
 
-static __always_inline void fill_from_sock_counts(struct fl_record *r, const struct fl_sock_state *st,
-						  const struct fl_sock_counts *c, __u8 direction)
-{
-	sock_flow_key(&r->key, st, direction);
-	r->packets = c->packets;
-	r->bytes = c->bytes;
-	r->first_seen_ns = c->first_seen_ns;
-	r->last_seen_ns = c->last_seen_ns;
-	r->sock_cookie = st->sock_cookie;
-	r->ifindex = c->ifindex;
-	r->tcp_flags = c->tcp_flags;
-}
-
 /* A flow_start or tcp_flags record for a packet counted on its socket, dated with the packet. */
 static __always_inline void report_sock_packet(__u8 kind, const struct fl_sock_state *st, const struct fl_sock_counts *c,
 					       __u8 direction, __u8 flags, __u64 now)
 {
 	struct fl_record *r = reserve_record(kind, FL_HOOK_CGROUP_SKB);
+	struct fl_flow_key key;
 
 	if (!r)
 		return;
-	fill_from_sock_counts(r, st, c, direction);
+	sock_flow_key(&key, st, direction);
+	fill_from_flow(r, &key, &c->v);
 	r->ts_ns = now;
 	r->tcp_flags_now = flags;
 	submit_record(r);
@@ -441,12 +425,8 @@ static __always_inline bool adopt_socket(struct __sk_buff *skb, struct fl_sock_s
 		v = bpf_map_lookup_elem(&fl_flows, &key);
 		if (!v)
 			continue;
-		c->packets = v->packets;
-		c->bytes = v->bytes;
-		c->first_seen_ns = v->first_seen_ns;
-		c->last_seen_ns = v->last_seen_ns;
-		c->ifindex = v->ifindex;
-		c->tcp_flags = v->tcp_flags;
+		c->v = *v;
+		c->v.sock_cookie = st->sock_cookie; /* this socket's, not the listener's */
 		c->started = 1;
 		bpf_map_delete_elem(&fl_flows, &key);
 	}
@@ -484,11 +464,15 @@ static __always_inline bool count_on_socket(struct __sk_buff *skb, __u8 directio
 	if (!c->started) {
 		/* The connection's first packet this way: the flow starts, as a new fl_flows entry would. */
 		now = precise_now();
-		c->first_seen_ns = c->last_seen_ns = now;
-		c->ifindex = skb->ifindex;
-		c->tcp_flags = flags;
-		c->bytes = skb->len;
-		c->packets = 1;
+		c->v = (struct fl_flow_value){
+			.packets = 1,
+			.bytes = skb->len,
+			.first_seen_ns = now,
+			.last_seen_ns = now,
+			.sock_cookie = st->sock_cookie,
+			.ifindex = skb->ifindex,
+			.tcp_flags = flags,
+		};
 		c->started = 1;
 		report_sock_packet(FL_REC_FLOW_START, st, c, direction, flags, now);
 		return true;
@@ -498,26 +482,26 @@ static __always_inline bool count_on_socket(struct __sk_buff *skb, __u8 directio
 	 * under its lock (process context owning it, or softirq and timers holding its spinlock while it is not
 	 * owned), so egress needs no atomic adds; ingress runs before the receive path takes that lock.
 	 */
-	if ((c->tcp_flags | flags) != c->tcp_flags)
-		c->tcp_flags |= flags;
+	if ((c->v.tcp_flags | flags) != c->v.tcp_flags)
+		c->v.tcp_flags |= flags;
 	if (direction == FL_DIR_EGRESS) {
-		c->bytes += skb->len;
+		c->v.bytes += skb->len;
 		/*
 		 * Keeps the compiler from storing packets first. x86 keeps the store order; on a weakly ordered
 		 * CPU a flush may read the packet before its bytes, and the next flush has both.
 		 */
 		asm volatile("" ::: "memory");
-		c->packets += 1;
+		c->v.packets += 1;
 	} else {
-		__sync_fetch_and_add(&c->bytes, skb->len);
-		__sync_fetch_and_add(&c->packets, 1);
+		__sync_fetch_and_add(&c->v.bytes, skb->len);
+		__sync_fetch_and_add(&c->v.packets, 1);
 	}
 	if (!(flags & FL_TCP_REPORTED)) {
-		c->last_seen_ns = bpf_ktime_get_coarse_ns() + fl_coarse_to_boot_ns;
+		c->v.last_seen_ns = bpf_ktime_get_coarse_ns() + fl_coarse_to_boot_ns;
 		return true;
 	}
 	now = precise_now();
-	c->last_seen_ns = now;
+	c->v.last_seen_ns = now;
 	report_sock_packet(FL_REC_TCP_FLAGS, st, c, direction, flags, now);
 	return true;
 }
@@ -664,16 +648,9 @@ static __always_inline void fold_sock_counts(struct fl_sock_state *st, __u64 now
 		sock_flow_key(&key, st, i ? FL_DIR_EGRESS : FL_DIR_INGRESS);
 		v = bpf_map_lookup_elem(&fl_flows, &key);
 		if (!v) {
-			struct fl_flow_value nv = {
-				.packets = c->packets,
-				.bytes = c->bytes,
-				.first_seen_ns = c->first_seen_ns,
-				.last_seen_ns = now,
-				.sock_cookie = st->sock_cookie,
-				.ifindex = c->ifindex,
-				.tcp_flags = c->tcp_flags,
-			};
+			struct fl_flow_value nv = c->v;
 
+			nv.last_seen_ns = now;
 			if (bpf_map_update_elem(&fl_flows, &key, &nv, BPF_NOEXIST) == 0)
 				continue;
 			v = bpf_map_lookup_elem(&fl_flows, &key);
@@ -683,11 +660,11 @@ static __always_inline void fold_sock_counts(struct fl_sock_state *st, __u64 now
 			}
 		}
 		/* A packet after the fold (a reset sent on close) was counted in fl_flows already. */
-		v->tcp_flags |= c->tcp_flags;
-		if (c->first_seen_ns < v->first_seen_ns)
-			v->first_seen_ns = c->first_seen_ns;
-		__sync_fetch_and_add(&v->bytes, c->bytes);
-		__sync_fetch_and_add(&v->packets, c->packets);
+		v->tcp_flags |= c->v.tcp_flags;
+		if (c->v.first_seen_ns < v->first_seen_ns)
+			v->first_seen_ns = c->v.first_seen_ns;
+		__sync_fetch_and_add(&v->bytes, c->v.bytes);
+		__sync_fetch_and_add(&v->packets, c->v.packets);
 		v->last_seen_ns = now;
 	}
 }
@@ -717,13 +694,7 @@ int fl_sock_flows(struct bpf_iter__bpf_sk_storage_map *ctx)
 			continue;
 		__builtin_memset(&out, 0, sizeof(out));
 		sock_flow_key(&out.key, st, i ? FL_DIR_EGRESS : FL_DIR_INGRESS);
-		out.value.packets = c->packets;
-		out.value.bytes = c->bytes;
-		out.value.first_seen_ns = c->first_seen_ns;
-		out.value.last_seen_ns = c->last_seen_ns;
-		out.value.sock_cookie = st->sock_cookie;
-		out.value.ifindex = c->ifindex;
-		out.value.tcp_flags = c->tcp_flags;
+		out.value = c->v;
 		bpf_seq_write(ctx->meta->seq, &out, sizeof(out));
 	}
 	return 0;

@@ -117,12 +117,13 @@ interface FlushRow {
 }
 
 /**
- * Adds `extra`'s counters into `into`'s (a copy): the same flow counted partly in fl_flows and partly on its
- * socket, which happens only when a packet reached the listener after the socket took its flow over.
+ * Adds an fl_flows entry's counters (`values` at `offset`) into a socket row's (a copy): the same flow counted
+ * partly in fl_flows and partly on its socket, which happens only when a packet reached the listener after
+ * the socket took its flow over.
  */
-function mergeCounters(into: FlushRow, extra: FlushRow): void {
+function mergeCounters(into: FlushRow, values: Buffer, offset: number): void {
   const a = Buffer.from(into.values.subarray(into.valueOffset, into.valueOffset + FL_FLOW_VALUE_SIZE));
-  const b = extra.values.subarray(extra.valueOffset, extra.valueOffset + FL_FLOW_VALUE_SIZE);
+  const b = values.subarray(offset, offset + FL_FLOW_VALUE_SIZE);
   a.writeBigUInt64LE(a.readBigUInt64LE(VALUE_PACKETS) + b.readBigUInt64LE(VALUE_PACKETS), VALUE_PACKETS);
   a.writeBigUInt64LE(a.readBigUInt64LE(VALUE_BYTES) + b.readBigUInt64LE(VALUE_BYTES), VALUE_BYTES);
   const first = [a.readBigUInt64LE(VALUE_FIRST_SEEN), b.readBigUInt64LE(VALUE_FIRST_SEEN)];
@@ -279,8 +280,8 @@ export class KernelCapture {
    * Delivers pending ring-buffer records, then reports every flow active since the previous flush and
    * forgets flows idle for several intervals (their next packet starts a new flow). Records are handed on
    * FLUSH_CHUNK_RECORDS at a time, FLUSH_CHUNK_GAP_MS apart at most, each stamped with when its flow's
-   * counters were read. Runs on
-   * the interval; callable any time (a call while a flush is being handed on is covered by it).
+   * counters were read. Runs on the interval; callable any time (a call while a flush is being handed on is
+   * covered by it).
    */
   flush(): void {
     if (this.closed || this.flushing) return;
@@ -291,33 +292,34 @@ export class KernelCapture {
     const idleBefore = now - BigInt(Math.max(IDLE_MIN_MS, IDLE_FLUSH_INTERVALS * this.flushIntervalMs)) * 1_000_000n;
     // fl_flows first, then the sockets: a socket folding its counters into fl_flows at close in between is
     // then reported once, by the next flush (the fold dates them after `now`), never twice.
-    const rows: FlushRow[] = [];
-    const hashRows: FlushRow[] = [];
-    for (const { map, hook } of this.flowMaps) {
-      const { keys, values, count } = this.obj.mapLookupBatch(map);
-      for (let i = 0; i < count; i++) {
-        hashRows.push({ keys, keyOffset: i * FL_FLOW_KEY_SIZE, values, valueOffset: i * FL_FLOW_VALUE_SIZE, hook, map });
-      }
-    }
+    const tables = this.flowMaps.map(({ map, hook }) => ({ map, hook, ...this.obj.mapLookupBatch(map) }));
     const sockets = this.obj.iterate(SOCKET_FLOWS.program, SOCKET_FLOWS.map);
     const socketRows = new Map<string, FlushRow>();
     for (let o = 0; o + SOCKET_FLOW_SIZE <= sockets.length; o += SOCKET_FLOW_SIZE) {
       const row: FlushRow = { keys: sockets, keyOffset: o, values: sockets, valueOffset: o + FL_FLOW_KEY_SIZE, hook: "cgroup_skb", map: null };
       socketRows.set(sockets.toString("latin1", o, o + FL_FLOW_KEY_SIZE), row);
     }
-    const idle: Record<string, Buffer[]> = {};
-    for (const row of hashRows) {
-      const key = row.keys.subarray(row.keyOffset, row.keyOffset + FL_FLOW_KEY_SIZE);
-      const onSocket = row.hook === "cgroup_skb" && key[KEY_PROTOCOL_OFFSET] === IPPROTO_TCP ? socketRows.get(key.toString("latin1")) : undefined;
-      if (onSocket) {
-        mergeCounters(onSocket, row);
-        continue;
+    const rows: FlushRow[] = [];
+    for (const { map, hook, keys, values, count } of tables) {
+      const idle: Buffer[] = [];
+      const mayBeOnSocket = hook === "cgroup_skb" && socketRows.size > 0;
+      for (let i = 0; i < count; i++) {
+        const keyOffset = i * FL_FLOW_KEY_SIZE;
+        const valueOffset = i * FL_FLOW_VALUE_SIZE;
+        const onSocket =
+          mayBeOnSocket && keys[keyOffset + KEY_PROTOCOL_OFFSET] === IPPROTO_TCP
+            ? socketRows.get(keys.toString("latin1", keyOffset, keyOffset + FL_FLOW_KEY_SIZE))
+            : undefined;
+        if (onSocket) {
+          mergeCounters(onSocket, values, valueOffset);
+          continue;
+        }
+        const lastSeen = values.readBigUInt64LE(valueOffset + VALUE_LAST_SEEN);
+        if (lastSeen > this.lastFlushBootNs) rows.push({ keys, keyOffset, values, valueOffset, hook, map });
+        else if (lastSeen < idleBefore) idle.push(keys.subarray(keyOffset, keyOffset + FL_FLOW_KEY_SIZE));
       }
-      const lastSeen = row.values.readBigUInt64LE(row.valueOffset + VALUE_LAST_SEEN);
-      if (lastSeen > this.lastFlushBootNs) rows.push(row);
-      else if (lastSeen < idleBefore) (idle[row.map!] ??= []).push(key);
+      if (idle.length > 0) this.obj.mapDeleteBatch(map, Buffer.concat(idle));
     }
-    for (const [map, keys] of Object.entries(idle)) this.obj.mapDeleteBatch(map, Buffer.concat(keys));
     for (const row of socketRows.values()) {
       if (row.values.readBigUInt64LE(row.valueOffset + VALUE_LAST_SEEN) > this.lastFlushBootNs) rows.push(row);
     }
