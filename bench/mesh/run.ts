@@ -19,7 +19,7 @@ import { waitFor } from "../../lab/processes";
 import type { BlockRequest, BlockResult, LoadResult, Target } from "../../lab/replica/loadgen";
 import { StateFile } from "../../lab/state";
 import { coresBetween, cpuSecondsByCommand, pssByCommand, snapshot } from "./resources";
-import { pairDifferences, summarize } from "./stats";
+import { MIN_PAIRS_PER_BLOCK, pairDifferences, summarize } from "./stats";
 import { ConfigurationSwitch, type Config } from "./switch";
 
 export type { Config } from "./switch";
@@ -233,7 +233,25 @@ function blockLine(r: BlockRun, plan: LabPlan): string {
     (r.config === "agent" ? `; ${sum(Object.values(r.agentLinks))} BPF links, ${r.agentKernelEvents} kernel records` : "");
 }
 
+/**
+ * Refuses options that would give a block fewer pairs than its own p99 needs
+ * (the primary estimator is built from every block's p99), before anything is
+ * built.
+ */
+export function checkPairsPerBlock(o: Pick<BenchOptions, "rates" | "measureS" | "hopRate" | "hopS">): void {
+  const why = `each block's own p99 is the basis of the p99 ratio and needs at least ${MIN_PAIRS_PER_BLOCK} paired requests, so that it is not just the block's slowest few`;
+  for (const rate of o.rates) {
+    if (rate * o.measureS < MIN_PAIRS_PER_BLOCK) {
+      throw new LabError(`--rates ${rate} with --measure ${o.measureS} gives ${Math.floor(rate * o.measureS)} pairs per block: ${why}; raise --measure to at least ${Math.ceil(MIN_PAIRS_PER_BLOCK / rate)} s or the rate`);
+    }
+  }
+  if (o.hopS > 0 && o.hopRate * o.hopS < MIN_PAIRS_PER_BLOCK) {
+    throw new LabError(`--hop-rate ${o.hopRate} with --hop ${o.hopS} gives ${Math.floor(o.hopRate * o.hopS)} single-hop pairs per block: ${why}; raise --hop to at least ${Math.ceil(MIN_PAIRS_PER_BLOCK / o.hopRate)} s, the hop rate, or use --hop 0`);
+  }
+}
+
 export async function runBench(o: BenchOptions): Promise<BenchRun> {
+  checkPairsPerBlock(o);
   const loopback = `127.${100 + (randomBytes(1)[0] % 100)}.${randomBytes(1)[0]}`;
   const plan = makePlan({
     ...DEFAULT_OPTIONS,

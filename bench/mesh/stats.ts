@@ -1,7 +1,8 @@
 // Latency summaries (exact percentiles over all recorded samples, nearest
 // rank) and the paired statistics of the two-copy comparison: per block, the
 // same requests went to the observed copy and to the unobserved one at the
-// same instants. From them: the ratio of the two copies' pooled percentile,
+// same instants. From them: the geometric mean of the blocks' own p99 ratios
+// (the primary estimator), the ratio of the two copies' pooled percentile,
 // the percentiles of the per-pair difference, each with a bootstrap interval
 // that resamples whole blocks, and the verdict against a target.
 
@@ -72,6 +73,51 @@ export function bootstrap<B extends { stratum: number }>(blocks: B[], statistic:
   for (let r = 0; r < resamples; r++) values[r] = statistic(strata.flatMap((s) => s.map(() => s[Math.floor(next() * s.length)])));
   values.sort();
   return { value: statistic(blocks), lo: at(values, 0.025), hi: at(values, 0.975), resamples };
+}
+
+/**
+ * Fewest pairs in which both requests succeeded that a block needs for its own
+ * p99: with the nearest rank, 200 samples leave two above the p99, so it is
+ * not simply a block's maximum (below 100 samples it would be).
+ */
+export const MIN_PAIRS_PER_BLOCK = 200;
+
+/** Latencies of the pairs in which both requests succeeded, per copy, so both percentiles cover the same requests. */
+export function succeededPairs(b: PairedBlock): { observed: number[]; unobserved: number[] } {
+  const observed: number[] = [], unobserved: number[] = [];
+  for (let i = 0; i < Math.min(b.observed.length, b.unobserved.length); i++) {
+    if (b.observed[i] >= 0 && b.unobserved[i] >= 0) {
+      observed.push(b.observed[i]);
+      unobserved.push(b.unobserved[i]);
+    }
+  }
+  return { observed, unobserved };
+}
+
+/** A geometric-mean ratio with its interval, and the blocks left out for too few succeeded pairs. */
+export interface BlockRatioInterval extends Interval { blocks: number; tooFewPairs: number }
+
+/**
+ * The geometric mean over blocks of each block's own q-quantile ratio
+ * (observed copy over unobserved copy, over the pairs in which both
+ * succeeded), with the stratified whole-block interval. Every block weighs
+ * the same, and a stall that slows both copies of a block alike leaves that
+ * block's ratio unchanged, where a pooled quantile would be set by the few
+ * slowest blocks. Blocks with fewer than MIN_PAIRS_PER_BLOCK succeeded pairs
+ * have no meaningful quantile of their own and are counted, not used (when
+ * no block has enough, the value and interval are NaN).
+ */
+export function blockRatioInterval(blocks: PairedBlock[], q: number, resamples = 2000, seed = 1): BlockRatioInterval {
+  const logs: { stratum: number; log: number }[] = [];
+  for (const b of blocks) {
+    const pairs = succeededPairs(b);
+    if (pairs.observed.length < MIN_PAIRS_PER_BLOCK) continue;
+    logs.push({ stratum: b.stratum, log: Math.log(pooledQuantile([pairs.observed], q) / pooledQuantile([pairs.unobserved], q)) });
+  }
+  if (blocks.length === 0) throw new Error("bootstrap needs at least one block of paired samples");
+  if (logs.length === 0) return { value: NaN, lo: NaN, hi: NaN, resamples: 0, blocks: 0, tooFewPairs: blocks.length };
+  const interval = bootstrap(logs, (picked) => Math.exp(picked.reduce((n, b) => n + b.log, 0) / picked.length), resamples, seed);
+  return { ...interval, blocks: logs.length, tooFewPairs: blocks.length - logs.length };
 }
 
 /** Pooled q-quantile of the observed copy over that of the unobserved copy, with its interval. */

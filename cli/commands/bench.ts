@@ -5,6 +5,7 @@
 import * as path from "node:path";
 import { CONFIGS, runBench, type Config } from "../../bench/mesh/run";
 import { writeReport } from "../../bench/mesh/report";
+import { MIN_PAIRS_PER_BLOCK } from "../../bench/mesh/stats";
 import { LabError } from "../../lab/errors";
 import { CommandError, reportError, UsageError } from "../lib/errors";
 import { boolFlag, listFlag, parseFlags, stringFlag } from "../lib/flags";
@@ -28,7 +29,7 @@ const FLAGS = {
 
 const DEFAULTS = { rates: "20", cycles: "20", settle: "2", warmup: "2", measure: "12", prewarm: "20", configs: CONFIGS.join(","), hopRate: "100", hop: "3", nice: "0", maxSendLag: "50", out: "bench/results" };
 /** --short: a quick run while developing; too few blocks to resolve a few percent. */
-const SHORT = { cycles: "4", settle: "1", warmup: "2", measure: "5", prewarm: "8", hop: "2" };
+const SHORT = { cycles: "4", settle: "1", warmup: "2", measure: "10", prewarm: "8", hop: "2" };
 
 const HELP = `usage: flowlens bench [flags]
 
@@ -38,22 +39,26 @@ copy under a configuration (agent: eBPF agents observing that copy's cgroups;
 sidecar: HAProxy in that copy's pods) and leaves the other alone; none blocks
 leave both alone (the A/A control). The copy under the configuration
 alternates A, B, B, A over cycles. Writes OUT/mesh-<time>/report.md with the
-p99 ratio (observed / unobserved copy) and the paired difference, their
-bootstrap intervals, and whether the agent's 3% target is shown.
+p99 ratio (observed / unobserved copy: the geometric mean of the blocks' own
+p99 ratios, and the ratio of pooled p99s beside it) and the paired
+difference, their bootstrap intervals, and whether the agent's 3% target is
+shown.
 Takes about cycles x configurations x (settle + warmup + measure + hop + 4 s):
-about 25 minutes by default, about 3 minutes with --short.
+about 25 minutes by default, about 5 minutes with --short.
 
   --rates R1,R2       frontend requests per second to each copy (default ${DEFAULTS.rates})
   --cycles N          cycles; each runs every configuration once per rate; a multiple
                       of 4 observes both copies equally (default ${DEFAULTS.cycles})
   --settle S          seconds after a switch before the load starts (default ${DEFAULTS.settle})
   --warmup S          seconds of unrecorded load per block (default ${DEFAULTS.warmup})
-  --measure S         measured seconds per block (default ${DEFAULTS.measure})
+  --measure S         measured seconds per block; rate x measure must reach ${MIN_PAIRS_PER_BLOCK} pairs,
+                      enough for each block's own p99 (default ${DEFAULTS.measure})
   --prewarm S         seconds of unrecorded load before the first block (default ${DEFAULTS.prewarm})
   --configs LIST      subset of ${CONFIGS.join(",")} (default all; none is the A/A control,
                       without it no verdict is given)
   --hop-rate N        direct gRPC calls/s to each copy's currencyservice after each block (default ${DEFAULTS.hopRate})
-  --hop S             seconds of that single-hop load, 0 for none (default ${DEFAULTS.hop})
+  --hop S             seconds of that single-hop load, 0 for none; hop rate x hop must
+                      reach ${MIN_PAIRS_PER_BLOCK} pairs too (default ${DEFAULTS.hop})
   --nice N            niceness of every lab process, the same in all configurations, so
                       other work on the machine disturbs the comparison less; write a
                       negative value as --nice=-5 (default ${DEFAULTS.nice})

@@ -1,10 +1,12 @@
 // The benchmark's block order and statistics, checked without building a lab:
 // the mirrored (ABBA) schedule with the observed copy alternating, the paired
-// p99 ratio and per-pair difference with their block bootstrap, the verdict
-// against the agent's 3% target, and the host CPU readings (steal apart).
-import { blockSchedule, type Config } from "../../bench/mesh/run";
+// p99 ratios (geometric mean of the blocks' own, and pooled) and per-pair
+// difference with their block bootstrap, the options' floor of pairs per
+// block, the verdict against the agent's 3% target, and the host CPU readings
+// (steal apart).
+import { blockSchedule, checkPairsPerBlock, type Config } from "../../bench/mesh/run";
 import { coresBetween, hostCpu } from "../../bench/mesh/resources";
-import { differenceInterval, pairDifferences, ratioInterval, verdict, type PairedBlock } from "../../bench/mesh/stats";
+import { blockRatioInterval, differenceInterval, MIN_PAIRS_PER_BLOCK, pairDifferences, ratioInterval, succeededPairs, verdict, type PairedBlock } from "../../bench/mesh/stats";
 
 /** Deterministic pseudo-random latencies (µs) around `scale`, with a long tail. */
 function samples(n: number, scale: number, seed: number): number[] {
@@ -97,6 +99,87 @@ describe("the paired statistics", () => {
 
   test("need samples", () => {
     expect(() => ratioInterval([], 0.99)).toThrow(/at least one block of paired samples/);
+  });
+});
+
+/** A block of `n` pairs whose observed copy's p99 is `ratio` times the unobserved copy's, scaled by `scale`. */
+function blockWithRatio(stratum: number, ratio: number, scale = 1, n = 240): PairedBlock {
+  const base = samples(n, 10_000, stratum * 100 + n).map((v) => v * scale);
+  return { stratum, observed: base.map((v) => v * ratio), unobserved: base };
+}
+
+describe("the geometric mean of the blocks' own p99 ratios", () => {
+  test("is the geometric mean of each block's observed p99 over its unobserved p99", () => {
+    const r = blockRatioInterval([blockWithRatio(0, 2), blockWithRatio(1, 0.5)], 0.99, 200);
+    expect(r.value).toBeCloseTo(1, 9);
+    const three = blockRatioInterval([blockWithRatio(0, 1.1), blockWithRatio(1, 1.2), blockWithRatio(0, 1.5)], 0.99, 200);
+    expect(three.value).toBeCloseTo(Math.cbrt(1.1 * 1.2 * 1.5), 9);
+    expect(three.blocks).toBe(3);
+  });
+
+  test("does not move when a stall slows both copies of one block tenfold, where the pooled p99 ratio does", () => {
+    const calm = Array.from({ length: 8 }, (_, i) => blockWithRatio(i % 2, 1 + 0.01 * i));
+    const stalled = calm.map((b, i) => (i === 3 ? { ...b, observed: b.observed.map((v) => v * 10), unobserved: b.unobserved.map((v) => v * 10) } : b));
+    expect(blockRatioInterval(stalled, 0.99, 200).value).toBeCloseTo(blockRatioInterval(calm, 0.99, 200).value, 12);
+    expect(ratioInterval(stalled, 0.99, 200).value).toBeCloseTo(1.03, 9);
+    expect(ratioInterval(calm, 0.99, 200).value).not.toBeCloseTo(1.03, 3);
+  });
+
+  test("has a bootstrap interval that covers its value and resolves a few percent under stalls common to both copies", () => {
+    const r = blockRatioInterval(stalledBlocks(20), 0.99, 500);
+    expect(r.lo).toBeLessThanOrEqual(r.value);
+    expect(r.hi).toBeGreaterThanOrEqual(r.value);
+    expect(r.lo).toBeLessThan(1);
+    expect(r.hi).toBeGreaterThan(1);
+    expect(r.hi - r.lo).toBeLessThan(0.15);
+  });
+
+  test("resamples within each observed copy, so a difference between the copies cancels in every resample", () => {
+    // Copy 0 observed: ratio 1.1; copy 1 observed: 1/1.1. Equal counts in every resample give exactly 1.
+    const blocks = [0, 1, 0, 1, 0, 1].map((stratum) => blockWithRatio(stratum, stratum === 0 ? 1.1 : 1 / 1.1));
+    const r = blockRatioInterval(blocks, 0.99, 500);
+    expect(r.value).toBeCloseTo(1, 9);
+    expect(r.lo).toBeCloseTo(1, 9);
+    expect(r.hi).toBeCloseTo(1, 9);
+  });
+
+  test("leaves pairs with a failed member out of both copies' p99, so both cover the same requests", () => {
+    expect(succeededPairs({ stratum: 0, observed: [10, 20, -1, 40], unobserved: [8, -1, 30, 45] })).toEqual({ observed: [10, 40], unobserved: [8, 45] });
+    const b = blockWithRatio(0, 1.2);
+    // The observed copy's slowest requests fail: their twins leave the unobserved copy's p99 too.
+    const slowest = [...b.observed.keys()].sort((i, j) => b.observed[j] - b.observed[i]).slice(0, 5);
+    const failed = { ...b, observed: b.observed.map((v, i) => (slowest.includes(i) ? -1 : v)) };
+    expect(blockRatioInterval([failed], 0.99, 10).value).toBeCloseTo(1.2, 9);
+  });
+
+  test("counts and leaves out blocks with too few succeeded pairs for a p99 of their own", () => {
+    const short = blockWithRatio(1, 3, 1, MIN_PAIRS_PER_BLOCK - 1);
+    const r = blockRatioInterval([blockWithRatio(0, 1.1), short], 0.99, 100);
+    expect(r.value).toBeCloseTo(1.1, 9);
+    expect(r.blocks).toBe(1);
+    expect(r.tooFewPairs).toBe(1);
+    const none = blockRatioInterval([short], 0.99, 100);
+    expect(none.blocks).toBe(0);
+    expect(none.value).toBeNaN();
+    expect(() => blockRatioInterval([], 0.99)).toThrow(/at least one block of paired samples/);
+  });
+});
+
+describe("the options' floor of pairs per block", () => {
+  const defaults = { rates: [20], measureS: 12, hopRate: 100, hopS: 3 };
+
+  test("accepts the default rate and block length, which give 240 pairs per block", () => {
+    expect(() => checkPairsPerBlock(defaults)).not.toThrow();
+    expect(20 * 12).toBeGreaterThanOrEqual(MIN_PAIRS_PER_BLOCK);
+  });
+
+  test("refuses a rate and measure that give a block too few pairs for its own p99, saying what would do", () => {
+    expect(() => checkPairsPerBlock({ ...defaults, rates: [20, 5] })).toThrow(/--rates 5 with --measure 12 gives 60 pairs per block: .*at least 200 paired requests.*raise --measure to at least 40 s/);
+  });
+
+  test("refuses a single-hop load too short for its own p99, and accepts none", () => {
+    expect(() => checkPairsPerBlock({ ...defaults, hopS: 1 })).toThrow(/--hop-rate 100 with --hop 1 gives 100 single-hop pairs per block.*raise --hop to at least 2 s/);
+    expect(() => checkPairsPerBlock({ ...defaults, hopS: 0 })).not.toThrow();
   });
 });
 
