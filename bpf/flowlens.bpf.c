@@ -82,15 +82,34 @@ struct fl_sock_counts {
 	__u8 pad[7];
 };
 
+/*
+ * From ESTABLISHED on, a socket's packets are counted by TCP itself: the kernel keeps segment and byte
+ * counters in every tcp_sock, so the per-packet programs only look at the TCP flags. The counters' values
+ * when the connection was established are kept here; the socket's flows are what was counted per packet
+ * before (the handshake) plus what the counters added since. Bytes are L3 bytes as on the wire: the
+ * payload plus, per segment, the IP header and the connection's TCP header with its fixed options.
+ */
+struct fl_tcp_base {
+	__u32 segs_in;
+	__u32 segs_out;
+	__u64 bytes_received;
+	__u64 bytes_sent;
+	__u64 bytes_acked;
+};
+
 struct fl_sock_state {
 	__u64 open_ns;
 	__u8 direction; /* who opened the connection: FL_DIR_EGRESS (connect) or FL_DIR_INGRESS (accept) */
-	__u8 has_key;   /* `key` is set (on the socket's first counted packet) */
+	__u8 has_key;   /* `key` is set (on the socket's first counted packet, or when it was established) */
 	__u8 folded;    /* closed: the counters went to fl_flows, later packets are counted there */
-	__u8 pad[5];
+	__u8 counting;  /* established: TCP's own counters count the packets (`base`) */
+	__u8 fin_in;    /* a FIN arrived while counting: bytes_received counts its sequence number */
+	__u8 pad;
+	__u16 hdr_len;  /* IP + TCP header bytes of each segment, while counting */
 	__u64 sock_cookie;
 	struct fl_flow_key key;           /* the egress flow's key: local -> remote */
 	struct fl_sock_counts counts[2];  /* [0] ingress, [1] egress */
+	struct fl_tcp_base base;
 };
 
 struct {
@@ -349,7 +368,7 @@ static __always_inline void sock_flow_key(struct fl_flow_key *out, const struct 
 }
 
 /* A flow_start or tcp_flags record for a packet counted on its socket, dated with the packet. */
-static __always_inline void report_sock_packet(__u8 kind, const struct fl_sock_state *st, const struct fl_sock_counts *c,
+static __always_inline void report_sock_packet(__u8 kind, const struct fl_sock_state *st, const struct fl_flow_value *v,
 					       __u8 direction, __u8 flags, __u64 now)
 {
 	struct fl_record *r = reserve_record(kind, FL_HOOK_CGROUP_SKB);
@@ -358,7 +377,7 @@ static __always_inline void report_sock_packet(__u8 kind, const struct fl_sock_s
 	if (!r)
 		return;
 	sock_flow_key(&key, st, direction);
-	fill_from_flow(r, &key, &c->v);
+	fill_from_flow(r, &key, v);
 	r->ts_ns = now;
 	r->tcp_flags_now = flags;
 	submit_record(r);
@@ -396,13 +415,34 @@ static __always_inline int sock_packet_tcp_flags(struct __sk_buff *skb)
 }
 
 /*
+ * Takes over what fl_flows counted of a socket's two flows (an accepted connection's handshake went
+ * through the listener), so that each flow is counted in one place.
+ */
+static __always_inline void take_over_flows(struct fl_sock_state *st)
+{
+	struct fl_flow_key key;
+
+	for (int i = 0; i < 2; i++) {
+		struct fl_sock_counts *c = &st->counts[i];
+		struct fl_flow_value *v;
+
+		sock_flow_key(&key, st, i ? FL_DIR_EGRESS : FL_DIR_INGRESS);
+		v = bpf_map_lookup_elem(&fl_flows, &key);
+		if (!v)
+			continue;
+		c->v = *v;
+		c->v.sock_cookie = st->sock_cookie; /* this socket's, not the listener's */
+		c->started = 1;
+		bpf_map_delete_elem(&fl_flows, &key);
+	}
+}
+
+/*
  * A socket's first packet counted on the socket: takes its key from the packet, and takes over what
- * fl_flows already counted of its two flows (an accepted connection's handshake went through the
- * listener), so that each flow is counted in one place. False when the packet cannot be parsed.
+ * fl_flows already counted of its two flows. False when the packet cannot be parsed.
  */
 static __always_inline bool adopt_socket(struct __sk_buff *skb, struct fl_sock_state *st, __u8 direction)
 {
-	struct fl_flow_key key;
 	struct fl_pkt p = {};
 
 	if (parse_packet(skb, 0, skb->protocol, &p))
@@ -417,20 +457,54 @@ static __always_inline bool adopt_socket(struct __sk_buff *skb, struct fl_sock_s
 	st->key.cgroup_id = bpf_skb_cgroup_id(skb);
 	st->sock_cookie = bpf_get_socket_cookie(skb);
 	st->has_key = 1;
-	for (int i = 0; i < 2; i++) {
-		struct fl_sock_counts *c = &st->counts[i];
-		struct fl_flow_value *v;
-
-		sock_flow_key(&key, st, i ? FL_DIR_EGRESS : FL_DIR_INGRESS);
-		v = bpf_map_lookup_elem(&fl_flows, &key);
-		if (!v)
-			continue;
-		c->v = *v;
-		c->v.sock_cookie = st->sock_cookie; /* this socket's, not the listener's */
-		c->started = 1;
-		bpf_map_delete_elem(&fl_flows, &key);
-	}
+	take_over_flows(st);
 	return true;
+}
+
+
+/*
+ * A packet of a socket that TCP's counters count (struct fl_tcp_base): only its flags are noted, and a
+ * SYN, FIN or RST is reported with the flow's counts so far. TCP counts an arriving segment after this
+ * program runs, so an ingress record adds the packet itself; an egress record's payload bytes are what the
+ * peer has acknowledged (the flush and the close count what was sent).
+ */
+static __always_inline void note_counted_packet(struct __sk_buff *skb, struct bpf_sock *sk, struct fl_sock_state *st,
+						__u8 direction)
+{
+	struct fl_sock_counts *c = &st->counts[direction == FL_DIR_EGRESS];
+	int flags = sock_packet_tcp_flags(skb);
+	struct bpf_tcp_sock *tp;
+	struct fl_flow_value v;
+	__u32 segs;
+
+	if (flags < 0)
+		return;
+	if ((c->v.tcp_flags | flags) != c->v.tcp_flags)
+		c->v.tcp_flags |= flags;
+	if (!(flags & FL_TCP_REPORTED))
+		return;
+	if (direction == FL_DIR_INGRESS && (flags & FL_TCP_FIN))
+		st->fin_in = 1;
+	tp = bpf_tcp_sock(sk);
+	if (!tp)
+		return;
+	v = c->v;
+	if (direction == FL_DIR_EGRESS) {
+		segs = tp->segs_out - st->base.segs_out;
+		v.bytes += tp->bytes_acked - st->base.bytes_acked;
+	} else {
+		segs = tp->segs_in - st->base.segs_in;
+		v.bytes += tp->bytes_received - st->base.bytes_received + skb->len;
+		v.packets += 1;
+	}
+	v.packets += segs;
+	v.bytes += (__u64)segs * st->hdr_len;
+	v.last_seen_ns = precise_now();
+	if (!c->started) {
+		v.first_seen_ns = v.last_seen_ns;
+		v.sock_cookie = st->sock_cookie;
+	}
+	report_sock_packet(FL_REC_TCP_FLAGS, st, &v, direction, flags, v.last_seen_ns);
 }
 
 /*
@@ -448,6 +522,12 @@ static __always_inline bool count_on_socket(struct __sk_buff *skb, __u8 directio
 
 	if (!sk)
 		return false;
+	/* The common case, an established connection's packet, needs nothing else. */
+	st = bpf_sk_storage_get(&fl_socks, sk, 0, 0);
+	if (st && st->counting && !st->folded) {
+		note_counted_packet(skb, sk, st, direction);
+		return true;
+	}
 	sk = bpf_sk_fullsock(sk);
 	/* A listener answers many peers; a raw control socket sends resets for connections it does not own. */
 	if (!sk || sk->protocol != IPPROTO_TCP || sk->type != 1 /* SOCK_STREAM */ || sk->state == BPF_TCP_LISTEN)
@@ -455,7 +535,9 @@ static __always_inline bool count_on_socket(struct __sk_buff *skb, __u8 directio
 	flags = sock_packet_tcp_flags(skb);
 	if (flags < 0)
 		return false;
-	st = bpf_sk_storage_get(&fl_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	/* A full socket's storage is its own (a request socket's would have been its listener's). */
+	if (!st)
+		st = bpf_sk_storage_get(&fl_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st || st->folded)
 		return false;
 	if (!st->has_key && !adopt_socket(skb, st, direction))
@@ -474,7 +556,7 @@ static __always_inline bool count_on_socket(struct __sk_buff *skb, __u8 directio
 			.tcp_flags = flags,
 		};
 		c->started = 1;
-		report_sock_packet(FL_REC_FLOW_START, st, c, direction, flags, now);
+		report_sock_packet(FL_REC_FLOW_START, st, &c->v, direction, flags, now);
 		return true;
 	}
 	/*
@@ -502,7 +584,7 @@ static __always_inline bool count_on_socket(struct __sk_buff *skb, __u8 directio
 	}
 	now = precise_now();
 	c->v.last_seen_ns = now;
-	report_sock_packet(FL_REC_TCP_FLAGS, st, c, direction, flags, now);
+	report_sock_packet(FL_REC_TCP_FLAGS, st, &c->v, direction, flags, now);
 	return true;
 }
 
@@ -627,28 +709,116 @@ static __always_inline void fill_tcp_counters(struct fl_record *r, const struct 
 	r->packets = BPF_CORE_READ(tp, segs_out);
 }
 
+/* A connected socket's egress flow key (local -> remote), as its packets' headers give it. */
+static __always_inline void sock_egress_key(struct fl_flow_key *key, const struct sock *sk, __u64 cgid)
+{
+	__builtin_memset(key, 0, sizeof(*key));
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET) {
+		set_v4(key->saddr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
+		set_v4(key->daddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+		key->family = 4;
+	} else {
+		BPF_CORE_READ_INTO(&key->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&key->daddr, sk, __sk_common.skc_v6_daddr);
+		/* An IPv6 socket talking to an IPv4 peer sends IPv4 packets: ::ffff:a.b.c.d is how keys hold those. */
+		key->family = 6;
+		if (!*(__u64 *)key->daddr && *(__u32 *)(key->daddr + 8) == bpf_htonl(0xffff))
+			key->family = 4;
+	}
+	key->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	key->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	key->protocol = IPPROTO_TCP;
+	key->direction = FL_DIR_EGRESS;
+	key->cgroup_id = cgid;
+}
+
+/*
+ * Once established, a connection's packets are counted by TCP's own counters (struct fl_tcp_base). An
+ * accepted socket has seen no packet of its own yet: its key comes from the socket, and it takes over the
+ * handshake that its listener's packets counted in fl_flows. A packet counted per packet on another CPU
+ * while this runs (only a peer sending before the handshake completes could) is counted twice.
+ */
+static __always_inline void start_counting(struct fl_sock_state *st, const struct sock *sk, __u64 cgid)
+{
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+
+	if (!st->has_key) {
+		sock_egress_key(&st->key, sk, cgid);
+		st->sock_cookie = bpf_get_socket_cookie((void *)sk);
+		st->has_key = 1;
+		take_over_flows(st);
+	}
+	st->hdr_len = (st->key.family == 4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr)) + BPF_CORE_READ(tp, tcp_header_len);
+	st->base.segs_in = BPF_CORE_READ(tp, segs_in);
+	st->base.segs_out = BPF_CORE_READ(tp, segs_out);
+	st->base.bytes_received = BPF_CORE_READ(tp, bytes_received);
+	st->base.bytes_sent = BPF_CORE_READ(tp, bytes_sent);
+	st->base.bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+	/* The per-packet programs read `counting` without the socket lock: the base must be in place first. */
+	asm volatile("" ::: "memory");
+	st->counting = 1;
+}
+
+/*
+ * One direction of a socket's flow: what was counted per packet, plus what TCP's counters added since the
+ * connection was established, last seen at `active_ns` if they moved. False when it has no packet yet.
+ */
+static __always_inline bool sock_flow_value(const struct fl_sock_state *st, const struct sock *sk, int i,
+					    struct fl_flow_value *out, __u64 active_ns)
+{
+	const struct fl_sock_counts *c = &st->counts[i];
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	__u64 payload;
+	__u32 segs;
+
+	*out = c->v;
+	if (!st->counting)
+		return c->started;
+	if (i) {
+		segs = BPF_CORE_READ(tp, segs_out) - st->base.segs_out;
+		payload = BPF_CORE_READ(tp, bytes_sent) - st->base.bytes_sent;
+	} else {
+		segs = BPF_CORE_READ(tp, segs_in) - st->base.segs_in;
+		payload = BPF_CORE_READ(tp, bytes_received) - st->base.bytes_received;
+		/* A FIN takes a sequence number, which bytes_received counts once TCP has processed it. */
+		if (st->fin_in && payload)
+			payload -= 1;
+	}
+	if (!segs)
+		return c->started;
+	out->packets += segs;
+	out->bytes += payload + (__u64)segs * st->hdr_len;
+	if (!c->started) {
+		out->first_seen_ns = active_ns;
+		out->sock_cookie = st->sock_cookie;
+	}
+	if (active_ns > out->last_seen_ns)
+		out->last_seen_ns = active_ns;
+	return true;
+}
+
 /*
  * At close, a socket's counters move to fl_flows, which outlives the socket, dated `now` so that the
  * flush after the close reports them: the flush reads fl_flows before the sockets, so a fold between the
  * two reads is reported once, by the next flush, and never twice.
  */
-static __always_inline void fold_sock_counts(struct fl_sock_state *st, __u64 now)
+static __always_inline void fold_sock_counts(struct fl_sock_state *st, const struct sock *sk, __u64 now)
 {
+	struct fl_flow_value sv;
 	struct fl_flow_key key;
 
 	st->folded = 1;
 	if (!st->has_key)
 		return;
 	for (int i = 0; i < 2; i++) {
-		struct fl_sock_counts *c = &st->counts[i];
 		struct fl_flow_value *v;
 
-		if (!c->started)
+		if (!sock_flow_value(st, sk, i, &sv, now))
 			continue;
 		sock_flow_key(&key, st, i ? FL_DIR_EGRESS : FL_DIR_INGRESS);
 		v = bpf_map_lookup_elem(&fl_flows, &key);
 		if (!v) {
-			struct fl_flow_value nv = c->v;
+			struct fl_flow_value nv = sv;
 
 			nv.last_seen_ns = now;
 			if (bpf_map_update_elem(&fl_flows, &key, &nv, BPF_NOEXIST) == 0)
@@ -660,11 +830,11 @@ static __always_inline void fold_sock_counts(struct fl_sock_state *st, __u64 now
 			}
 		}
 		/* A packet after the fold (a reset sent on close) was counted in fl_flows already. */
-		v->tcp_flags |= c->v.tcp_flags;
-		if (c->v.first_seen_ns < v->first_seen_ns)
-			v->first_seen_ns = c->v.first_seen_ns;
-		__sync_fetch_and_add(&v->bytes, c->v.bytes);
-		__sync_fetch_and_add(&v->packets, c->v.packets);
+		v->tcp_flags |= sv.tcp_flags;
+		if (sv.first_seen_ns < v->first_seen_ns)
+			v->first_seen_ns = sv.first_seen_ns;
+		__sync_fetch_and_add(&v->bytes, sv.bytes);
+		__sync_fetch_and_add(&v->packets, sv.packets);
 		v->last_seen_ns = now;
 	}
 }
@@ -683,18 +853,20 @@ SEC("iter/bpf_sk_storage_map")
 int fl_sock_flows(struct bpf_iter__bpf_sk_storage_map *ctx)
 {
 	struct fl_sock_state *st = ctx->value;
+	struct sock *sk = ctx->sk;
 	struct fl_sock_flow out;
+	__u64 active_ns = 0;
 
-	if (!ctx->sk || !st || st->folded || !st->has_key)
+	if (!sk || !st || st->folded || !st->has_key)
 		return 0;
+	/* When the connection last sent or received (TCP's microsecond clock is monotonic; records use boot time). */
+	if (st->counting)
+		active_ns = BPF_CORE_READ((struct tcp_sock *)sk, tcp_mstamp) * 1000 + bpf_ktime_get_boot_ns() - bpf_ktime_get_ns();
 	for (int i = 0; i < 2; i++) {
-		struct fl_sock_counts *c = &st->counts[i];
-
-		if (!c->started)
-			continue;
 		__builtin_memset(&out, 0, sizeof(out));
+		if (!sock_flow_value(st, sk, i, &out.value, active_ns))
+			continue;
 		sock_flow_key(&out.key, st, i ? FL_DIR_EGRESS : FL_DIR_INGRESS);
-		out.value = c->v;
 		bpf_seq_write(ctx->meta->seq, &out, sizeof(out));
 	}
 	return 0;
@@ -729,8 +901,10 @@ int BPF_PROG(fl_sock_state, const struct sock *sk, int oldstate, int newstate)
 		st->direction = newstate == TCP_SYN_SENT ? FL_DIR_EGRESS : FL_DIR_INGRESS;
 	}
 
+	if (kind == FL_REC_SOCK_ESTABLISHED && st && !st->folded && !st->counting)
+		start_counting(st, sk, cgid);
 	if (kind == FL_REC_SOCK_CLOSE && st && !st->folded)
-		fold_sock_counts(st, now);
+		fold_sock_counts(st, sk, now);
 
 	r = reserve_record(kind, FL_HOOK_SOCK);
 	if (!r)

@@ -184,6 +184,8 @@ export class KernelCapture {
   private readonly netns = new Set<number>();
   private readonly flushTimer: NodeJS.Timeout;
   private lastFlushBootNs = 0n;
+  /** Each open socket flow's packet count at the previous flush, by key. */
+  private socketPackets = new Map<string, bigint>();
   private closed = false;
   /** The flow tables in use: the TC one only when TC programs are attached. */
   private readonly flowMaps: typeof FLOW_MAPS;
@@ -320,9 +322,15 @@ export class KernelCapture {
       }
       if (idle.length > 0) this.obj.mapDeleteBatch(map, Buffer.concat(idle));
     }
-    for (const row of socketRows.values()) {
-      if (row.values.readBigUInt64LE(row.valueOffset + VALUE_LAST_SEEN) > this.lastFlushBootNs) rows.push(row);
+    // A socket flow is reported when its count moved: an established connection's last_seen is TCP's last
+    // activity stamp, which a delayed ACK does not move.
+    const socketPackets = new Map<string, bigint>();
+    for (const [key, row] of socketRows) {
+      const packets = row.values.readBigUInt64LE(row.valueOffset + VALUE_PACKETS);
+      if (this.socketPackets.get(key) !== packets) rows.push(row);
+      socketPackets.set(key, packets);
     }
+    this.socketPackets = socketPackets;
     this.lastFlushBootNs = now;
     const chunks = Math.ceil(rows.length / FLUSH_CHUNK_RECORDS);
     const gapMs = Math.min(FLUSH_CHUNK_GAP_MS, Math.floor(this.flushIntervalMs / 2 / Math.max(1, chunks)));

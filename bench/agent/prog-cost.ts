@@ -7,8 +7,12 @@
  *   pinned to one CPU), with bpf_stats on. Objects take turns in short blocks ordered A B B A, so drift cancels;
  *   the figures are each object's totals over its blocks, and the last column compares it with the first object.
  *   bpf_stats adds two clock reads to every run, the same for every object.
+ * - Latency only (STATS=0): the same alternation with bpf_stats off, so the round trip's percentiles compare the
+ *   objects' true cost. An object named `none` attaches nothing: OBJECTS=none,empty.bpf.o,full.bpf.o shows what
+ *   the hooks cost by themselves and what the programs add on top.
  *   node --import tsx bench/agent/prog-cost.ts
  *   env: OBJECTS=a.bpf.o,b.bpf.o (default: the built object)  REPEAT=1000000  ROUNDS=4  BLOCK_SECONDS=1  CPU=1
+ *        STATS=1 (0: bpf_stats off, latency only)  NAT=0 (1: also attach the egress NAT tracepoint)
  */
 import * as path from "node:path";
 import { DEFAULT_OBJECT_PATH } from "../../agent/kernel/capture";
@@ -21,8 +25,12 @@ const REPEAT = envNumber("REPEAT", 1_000_000, (n) => Number.isInteger(n) && n >=
 const ROUNDS = envNumber("ROUNDS", 4, (n) => Number.isInteger(n) && n >= 1, "a whole number of A B B A rounds, at least 1");
 const BLOCK_SECONDS = envNumber("BLOCK_SECONDS", 1, (n) => n >= 0.1, "seconds of request/response per block, at least 0.1");
 const CPU = envCpuList("CPU", "1");
-const OBJECTS = (process.env.OBJECTS || DEFAULT_OBJECT_PATH).split(",").map((p) => path.resolve(p));
+const NO_OBJECT = "none";
+const OBJECTS = (process.env.OBJECTS || DEFAULT_OBJECT_PATH).split(",").map((p) => (p === NO_OBJECT ? p : path.resolve(p)));
+const STATS = envNumber("STATS", 1, (n) => n === 0 || n === 1, "1 (bpf_stats on) or 0 (off, latency only)") === 1;
+const NAT = envNumber("NAT", 0, (n) => n === 0 || n === 1, "1 (attach the NAT tracepoint too) or 0") === 1;
 const CGROUP_PROGRAMS = ["fl_cgroup_ingress", "fl_cgroup_egress"];
+const NAT_PROGRAM = "fl_nat_xmit";
 const PORT = 5201;
 
 /** Ethernet + IPv4 + TCP (20-byte header, no options) + payload, addresses from 198.18.2.0/24. */
@@ -95,17 +103,20 @@ async function live(native: NativeModule): Promise<void> {
       ...["taskset", "-c", CPU, rr, "latency", serverIp, String(PORT), "64", String(BLOCK_SECONDS)],
     ];
     await runAsync(latencyCmd); // warm-up, nothing attached
-    await withBpfStats(async () => {
+    const alternate = async () => {
       for (let round = 0; round < ROUNDS; round++) {
         const order = OBJECTS.map((_, i) => i);
         if (round % 2 === 1) order.reverse();
         for (const i of [...order, ...[...order].reverse()]) {
-          obj = openObject(native, OBJECTS[i]);
-          for (const prog of CGROUP_PROGRAMS) obj.attachCgroup(prog, pods.cgroupRoot);
-          const before = obj.programStats();
+          if (OBJECTS[i] !== NO_OBJECT) {
+            obj = openObject(native, OBJECTS[i]);
+            for (const prog of CGROUP_PROGRAMS) obj.attachCgroup(prog, pods.cgroupRoot);
+            if (NAT) obj.attachTracing(NAT_PROGRAM);
+          }
+          const before = obj?.programStats() ?? [];
           const latency = parseHistogram(await runAsync(latencyCmd), `rr latency (${OBJECTS[i]})`);
-          const after = obj.programStats();
-          obj.close();
+          const after = obj?.programStats() ?? [];
+          obj?.close();
           obj = undefined;
           const t = totals[i];
           for (const a of after) {
@@ -117,17 +128,24 @@ async function live(native: NativeModule): Promise<void> {
           t.latency.add(latency);
         }
       }
-    });
+    };
+    if (STATS) await withBpfStats(alternate);
+    else await alternate();
   } finally {
     obj?.close();
     await pods.destroy();
   }
-  const perRoundTrip = totals.map((t) => CGROUP_PROGRAMS.reduce((s, p) => s + (t.ns.get(p) ?? 0), 0) / t.roundTrips);
+  const programs = NAT ? [...CGROUP_PROGRAMS, NAT_PROGRAM] : CGROUP_PROGRAMS;
+  const perRoundTrip = totals.map((t) => programs.reduce((s, p) => s + (t.ns.get(p) ?? 0), 0) / t.roundTrips);
+  const firstPercentiles = totals[0].latency.percentilesNs([0.5, 0.9, 0.99]);
   OBJECTS.forEach((o, i) => {
     const t = totals[i];
-    const [p50] = t.latency.percentilesNs([0.5]);
-    console.log(`  ${o}: ${t.roundTrips} round trips, p50 ${(p50 / 1000).toFixed(2)} us`);
-    for (const p of CGROUP_PROGRAMS) {
+    const ps = t.latency.percentilesNs([0.5, 0.9, 0.99]);
+    const us = ps.map((p) => (p / 1000).toFixed(2)).join(" / ");
+    const ratios = ps.map((p, k) => (p / firstPercentiles[k]).toFixed(3)).join(" / ");
+    console.log(`  ${o}: ${t.roundTrips} round trips, p50 / p90 / p99 ${us} us (x${ratios} of the first object)`);
+    if (!STATS || o === NO_OBJECT) return;
+    for (const p of programs) {
       const runs = t.runs.get(p) ?? 0;
       console.log(`    ${p.padEnd(20)} ${(runs ? (t.ns.get(p) ?? 0) / runs : 0).toFixed(1).padStart(7)} ns/run  ${(runs / t.roundTrips).toFixed(2)} runs per round trip`);
     }
@@ -138,11 +156,11 @@ async function live(native: NativeModule): Promise<void> {
 async function main(): Promise<void> {
   const native = loadNative();
   console.log(`load average at start: ${loadAverage()}`);
-  for (const o of OBJECTS) {
+  for (const o of OBJECTS.filter((o) => o !== NO_OBJECT)) {
     console.log(`${o}: BPF_PROG_TEST_RUN averages (${native.possibleCpus()} possible CPUs)`);
     isolated(native, o);
   }
-  console.log(`\nlive, bpf_stats on: ${ROUNDS} rounds of ${BLOCK_SECONDS} s blocks per object (A B B A), client and server on CPU ${CPU}`);
+  console.log(`\nlive, bpf_stats ${STATS ? "on" : "off"}${NAT ? ", NAT tracepoint attached" : ""}: ${ROUNDS} rounds of ${BLOCK_SECONDS} s blocks per object (A B B A), client and server on CPU ${CPU}`);
   await live(native);
   console.log(`load average at end: ${loadAverage()}`);
 }

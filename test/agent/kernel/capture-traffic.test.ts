@@ -91,6 +91,27 @@ describe("KernelCapture on live traffic", () => {
     expect(Number(nowNs - established[0].timeNs)).toBeLessThan(60e9);
   });
 
+  test("an established connection's segments are counted as on the wire: a large send counts each segment with its headers", async () => {
+    const sent = 4 << 20;
+    const server = await pods.spawnTraffic("b", ["tcp-server", b.ip, 5011, sent, 100]);
+    const serverExit = new Promise((r) => server.on("exit", r));
+    pods.traffic("a", ["tcp-client", b.ip, 5011, sent, 100]);
+    await serverExit;
+
+    const closed = await log.waitFor("client close", (r) => r.kind === "sock_close" && r.cgroupId === a.cgroupId && r.dstPort === 5011);
+    const clientPort = closed[0].srcPort;
+    const request = await log.lastFlush("client egress", (r) => between(a.ip, b.ip, 5011)(r) && r.direction === "egress");
+    // Every packet the client sent left its socket, whose segment count the close record carries.
+    expect(request.packets).toBe(closed[0].packets);
+    // The senders hand the device 64 KiB packets that it cuts into segments of at most one MSS (1448 here).
+    expect(request.packets).toBeGreaterThanOrEqual(Math.ceil(sent / 1448));
+    expect(request.bytes).toBe(sent + SYN_HDR + TCP_HDR * (request.packets - 1));
+    const seenByServer = await log.lastFlush("server ingress", (r) => between(a.ip, b.ip, 5011)(r) && r.direction === "ingress");
+    expect(seenByServer).toMatchObject({ srcPort: clientPort, packets: request.packets, bytes: request.bytes });
+    const reply = await log.lastFlush("server egress", (r) => between(b.ip, a.ip, clientPort)(r) && r.direction === "egress");
+    expect(reply.bytes).toBe(100 + SYN_HDR + TCP_HDR * (reply.packets - 1));
+  });
+
   test("an open connection counts on its sockets, takes over its handshake, and is handed to the flow table once at close", async () => {
     // Flow-table entries with this port at either end (the key's ports are host-order u16s at bytes 32 and 34),
     // in every map of that name (bpftool lists each map's elements apart when there are several).
