@@ -112,6 +112,29 @@ describe("KernelCapture on live traffic", () => {
     expect(reply.bytes).toBe(100 + SYN_HDR + TCP_HDR * (reply.packets - 1));
   });
 
+  test("a connection established before the capture started is counted per packet from then on", async () => {
+    const server = await pods.spawnTraffic("b", ["tcp-server", b.ip, 5012, 3000, 1500]);
+    const serverExit = new Promise((r) => server.on("exit", r));
+    const client = await pods.spawnTraffic("a", ["tcp-client-later", b.ip, 5012, 3000, 1500, 500]);
+    const late = KernelCapture.open({ cgroupRoot: pods.cgroupRoot, flushIntervalMs: 60_000 });
+    try {
+      const lateLog = new RecordLog(late);
+      await serverExit;
+      await new Promise((r) => (client.exitCode === null ? client.on("exit", r) : r(null)));
+      late.flush();
+      const request = await lateLog.lastFlush("client egress", (r) => between(a.ip, b.ip, 5012)(r) && r.direction === "egress");
+      // No handshake: every packet it saw is a segment with timestamps.
+      expect(request.tcpFlags & SYN).toBe(0);
+      expect(request.bytes).toBe(3000 + TCP_HDR * request.packets);
+      const seenByServer = await lateLog.lastFlush("server ingress", (r) => between(a.ip, b.ip, 5012)(r) && r.direction === "ingress");
+      expect(seenByServer).toMatchObject({ packets: request.packets, bytes: request.bytes });
+      const reply = await lateLog.lastFlush("server egress", (r) => between(b.ip, a.ip, request.srcPort)(r) && r.direction === "egress");
+      expect(reply.bytes).toBe(1500 + TCP_HDR * reply.packets);
+    } finally {
+      late.close();
+    }
+  });
+
   test("an open connection counts on its sockets, takes over its handshake, and is handed to the flow table once at close", async () => {
     // Flow-table entries with this port at either end (the key's ports are host-order u16s at bytes 32 and 34),
     // in every map of that name (bpftool lists each map's elements apart when there are several).
