@@ -2,8 +2,9 @@
  * Kernel cost per run of the per-packet cgroup_skb programs, for one or more builds of the object side by side.
  * - Isolated: BPF_PROG_TEST_RUN (no scheduling noise, but a hot cache): a packet of a known flow, a TCP packet
  *   with a flag the programs report (one ring-buffer record per run), and a new flow per run.
- * - Live: the programs attached to two test pods' cgroup subtree (netns on a bridge with no uplink,
- *   198.18.2.0/24) while bench/agent/tools/rr runs 64-byte request/response between them (client and server
+ * - Live: the programs attached as the agent attaches them (the socket programs too, when the object has
+ *   them: established sockets then count on TCP's counters) to two test pods' cgroup subtree (netns on a
+ *   bridge with no uplink, 198.18.2.0/24) while bench/agent/tools/rr runs 64-byte request/response between them (client and server
  *   pinned to one CPU), with bpf_stats on. Objects take turns in short blocks ordered A B B A, so drift cancels;
  *   the figures are each object's totals over its blocks, and the last column compares it with the first object.
  *   bpf_stats adds two clock reads to every run, the same for every object.
@@ -16,6 +17,7 @@
  */
 import * as path from "node:path";
 import { DEFAULT_OBJECT_PATH } from "../../agent/kernel/capture";
+import { resolveCgroupRoot } from "../../agent/kernel/cgroup-scope";
 import { loadNative, type NativeBpfObject, type NativeModule } from "../../agent/kernel/native";
 import { TestPods } from "../../test/agent/kernel/pods";
 import { buildTool, envCpuList, envNumber, loadAverage, runAsync, withBpfStats } from "./common";
@@ -31,6 +33,8 @@ const STATS = envNumber("STATS", 1, (n) => n === 0 || n === 1, "1 (bpf_stats on)
 const NAT = envNumber("NAT", 0, (n) => n === 0 || n === 1, "1 (attach the NAT tracepoint too) or 0") === 1;
 const CGROUP_PROGRAMS = ["fl_cgroup_ingress", "fl_cgroup_egress"];
 const NAT_PROGRAM = "fl_nat_xmit";
+/** Attached too when the object has them, as the agent attaches them: established sockets count on TCP's counters. */
+const SOCKET_PROGRAMS = ["fl_sock_state", "fl_tcp_retransmit", "fl_kfree_skb"];
 const PORT = 5201;
 
 /** Ethernet + IPv4 + TCP (20-byte header, no options) + payload, addresses from 198.18.2.0/24. */
@@ -79,6 +83,21 @@ function isolated(native: NativeModule, objectPath: string): void {
   }
 }
 
+/** The per-packet programs, the NAT tracepoint if asked, and the socket programs with their scope if the object has them. */
+function attachAsTheAgent(obj: NativeBpfObject, cgroupRoot: string): void {
+  const programs = new Set(obj.programStats().map((p) => p.name));
+  if (programs.has("fl_sock_state")) {
+    const root = resolveCgroupRoot(cgroupRoot);
+    const config = Buffer.alloc(16);
+    config.writeBigUInt64LE(root.id, 0);
+    config.writeUInt32LE(root.level, 8);
+    obj.mapUpdate("fl_config", Buffer.alloc(4), config);
+    for (const prog of SOCKET_PROGRAMS) obj.attachTracing(prog);
+  }
+  for (const prog of CGROUP_PROGRAMS) obj.attachCgroup(prog, cgroupRoot);
+  if (NAT) obj.attachTracing(NAT_PROGRAM);
+}
+
 interface LiveTotals {
   runs: Map<string, number>;
   ns: Map<string, number>;
@@ -110,8 +129,7 @@ async function live(native: NativeModule): Promise<void> {
         for (const i of [...order, ...[...order].reverse()]) {
           if (OBJECTS[i] !== NO_OBJECT) {
             obj = openObject(native, OBJECTS[i]);
-            for (const prog of CGROUP_PROGRAMS) obj.attachCgroup(prog, pods.cgroupRoot);
-            if (NAT) obj.attachTracing(NAT_PROGRAM);
+            attachAsTheAgent(obj, pods.cgroupRoot);
           }
           const before = obj?.programStats() ?? [];
           const latency = parseHistogram(await runAsync(latencyCmd), `rr latency (${OBJECTS[i]})`);
