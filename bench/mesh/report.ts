@@ -8,7 +8,7 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { copyCgroup, SHARED } from "../../lab/plan";
 import type { BenchRun, BlockRun, Config } from "./run";
-import { blockRatioInterval, differenceInterval, MIN_PAIRS_PER_BLOCK, pairDifferences, ratioInterval, summarize, verdict, type BlockRatioInterval, type Interval, type LatencySummary, type PairedBlock, type Verdict } from "./stats";
+import { blockRatioInterval, crossBlockRatioInterval, differenceInterval, MIN_PAIRS_PER_BLOCK, pairDifferences, ratioInterval, summarize, verdict, type BlockRatioInterval, type CyclePair, type Interval, type LatencySummary, type PairedBlock, type Verdict } from "./stats";
 import { barChartSvg } from "./svg";
 
 /** Istio's published sidecar figures (docs/observability.md sources). */
@@ -76,6 +76,23 @@ export function pairedBlocks(run: BenchRun, config: Config, rate: number, hop = 
     const load = hop ? b.hop! : b.load;
     return { stratum: b.observed, observed: load.targets[b.observed].latenciesUs, unobserved: load.targets[1 - b.observed].latenciesUs };
   });
+}
+
+/**
+ * Each copy's latencies in the valid blocks of `config` at `rate` beside the same copy's in the valid none
+ * block of the same cycle, by the role the copy had in the tested block.
+ */
+export function cyclePairs(run: BenchRun, config: Config, rate: number): Record<Role, CyclePair[]> {
+  const out: Record<Role, CyclePair[]> = { observed: [], unobserved: [] };
+  for (const b of run.blocks.filter((x) => x.valid && x.config === config && x.rate === rate)) {
+    const none = run.blocks.find((x) => x.valid && x.config === "none" && x.rate === rate && x.cycle === b.cycle);
+    if (!none) continue;
+    for (const role of ["observed", "unobserved"] as const) {
+      const copy = copyIndex(b, role);
+      out[role].push({ tested: b.load.targets[copy].latenciesUs, control: none.load.targets[copy].latenciesUs });
+    }
+  }
+  return out;
 }
 
 /** Figures of the valid blocks of `config` at `rate`; undefined when none was valid. */
@@ -233,6 +250,13 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
       summary.push(`agent at ${r} req/s (observed copy / unobserved copy): ${ratios(agent)}; ${why}, so no verdict`);
     }
     summary.push(`agent paired difference at ${r} req/s (observed minus unobserved latency of the same request pair): median ${ms(agent.median)}, p99 ${ms(agent.p99, 1)}`);
+    if (control) {
+      const cycles = cyclePairs(run, "agent", r);
+      const [obs, other] = [crossBlockRatioInterval(cycles.observed, 0.99), crossBlockRatioInterval(cycles.unobserved, 0.99)];
+      if (obs.blocks > 0) {
+        summary.push(`agent on the whole machine at ${r} req/s (a copy's p99 in the agent block over its p99 in the none block of the same cycle, geometric mean over ${obs.blocks} cycles; blocks minutes apart, not paired): observed copy ${ratio(obs)}, other copy ${ratio(other)}`);
+      }
+    }
   }
   if (o.hopS > 0 && rates.length === 1) {
     const hopAgent = configs.includes("agent") ? paired(run, "agent", rates[0], true) : undefined;
@@ -332,7 +356,10 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     `  the machine stalled most. The paired difference is observed minus unobserved latency of the same pair. Intervals`,
     `  are 95% percentile bootstraps (2,000 resamples) that draw whole blocks with replacement, separately among blocks`,
     `  with each copy observed. The A/A control is the same ratio in none blocks: its interval is the resolution of the`,
-    `  instrument.`,
+    `  instrument. The paired ratio leaves out what the agents and relay cost the machine as a whole, as that slows`,
+    `  both copies alike: "on the whole machine" compares each copy's p99 in an agent block with its p99 in the none`,
+    `  block of the same cycle (geometric mean over cycles, bootstrap over cycles). Those blocks ran one after the other,`,
+    `  so that figure also carries whatever changed on the machine between them.`,
     `- **Valid blocks.** A block enters the statistics only if the load generator sent 99% of its requests within`,
     `  ${o.maxSendLagMs} ms of their scheduled start. In steal storms (the hypervisor taking most of the cores for minutes) the`,
     `  machine cannot carry the load at all, queues grow without bound in both copies independently, and single blocks`,

@@ -120,6 +120,27 @@ export function blockRatioInterval(blocks: PairedBlock[], q: number, resamples =
   return { ...interval, blocks: logs.length, tooFewPairs: blocks.length - logs.length };
 }
 
+/** One copy's latencies in a tested block and in the none block of the same cycle (µs, -1 for a failure). */
+export interface CyclePair { tested: number[]; control: number[] }
+
+/**
+ * What a configuration costs the whole machine, which the paired ratio cancels: the geometric mean over cycles
+ * of one copy's q-quantile in the tested block over its q-quantile in the none block of the same cycle, with a
+ * bootstrap over cycles. The two blocks ran one after the other, not at once, so drift and stalls between them
+ * stay in it; cycles where either block has fewer than MIN_PAIRS_PER_BLOCK successes are counted and left out.
+ */
+export function crossBlockRatioInterval(cycles: CyclePair[], q: number, resamples = 2000, seed = 1): BlockRatioInterval {
+  const logs: { stratum: number; log: number }[] = [];
+  for (const c of cycles) {
+    const tested = succeeded(c.tested), control = succeeded(c.control);
+    if (tested.length < MIN_PAIRS_PER_BLOCK || control.length < MIN_PAIRS_PER_BLOCK) continue;
+    logs.push({ stratum: 0, log: Math.log(pooledQuantile([tested], q) / pooledQuantile([control], q)) });
+  }
+  if (logs.length === 0) return { value: NaN, lo: NaN, hi: NaN, resamples: 0, blocks: 0, tooFewPairs: cycles.length };
+  const interval = bootstrap(logs, (picked) => Math.exp(picked.reduce((n, b) => n + b.log, 0) / picked.length), resamples, seed);
+  return { ...interval, blocks: logs.length, tooFewPairs: cycles.length - logs.length };
+}
+
 /** Pooled q-quantile of the observed copy over that of the unobserved copy, with its interval. */
 export function ratioInterval(blocks: PairedBlock[], q: number, resamples = 2000, seed = 1): Interval {
   const ok = blocks.map((b) => ({ stratum: b.stratum, observed: succeeded(b.observed), unobserved: succeeded(b.unobserved) }));

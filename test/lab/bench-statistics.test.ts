@@ -6,7 +6,7 @@
 // (steal apart).
 import { blockSchedule, checkPairsPerBlock, type Config } from "../../bench/mesh/run";
 import { coresBetween, hostCpu } from "../../bench/mesh/resources";
-import { blockRatioInterval, differenceInterval, MIN_PAIRS_PER_BLOCK, pairDifferences, ratioInterval, succeededPairs, verdict, type PairedBlock } from "../../bench/mesh/stats";
+import { blockRatioInterval, crossBlockRatioInterval, differenceInterval, MIN_PAIRS_PER_BLOCK, pairDifferences, ratioInterval, succeededPairs, verdict, type PairedBlock } from "../../bench/mesh/stats";
 
 /** Deterministic pseudo-random latencies (µs) around `scale`, with a long tail. */
 function samples(n: number, scale: number, seed: number): number[] {
@@ -162,6 +162,37 @@ describe("the geometric mean of the blocks' own p99 ratios", () => {
     expect(none.blocks).toBe(0);
     expect(none.value).toBeNaN();
     expect(() => blockRatioInterval([], 0.99)).toThrow(/at least one block of paired samples/);
+  });
+});
+
+describe("the whole-machine ratio: a copy's p99 in a tested block over the same copy's in the none block of its cycle", () => {
+  const cycleWithRatio = (ratio: number, n = 240) => {
+    const b = blockWithRatio(0, ratio, 1, n);
+    return { tested: b.observed, control: b.unobserved };
+  };
+
+  test("is the geometric mean over cycles, so a cost common to both copies shows where the paired ratio cancels it", () => {
+    const r = crossBlockRatioInterval([cycleWithRatio(1.1), cycleWithRatio(1.2), cycleWithRatio(1.5)], 0.99, 300);
+    expect(r.value).toBeCloseTo(Math.cbrt(1.1 * 1.2 * 1.5), 9);
+    expect(r.blocks).toBe(3);
+    expect(r.lo).toBeLessThanOrEqual(r.value);
+    expect(r.hi).toBeGreaterThanOrEqual(r.value);
+    // The same slowdown of both copies in a block leaves the paired ratio at 1.
+    const both = blockWithRatio(0, 1);
+    const slowed = { ...both, observed: both.observed.map((v) => v * 1.2), unobserved: both.unobserved.map((v) => v * 1.2) };
+    expect(blockRatioInterval([slowed], 0.99, 10).value).toBeCloseTo(1, 9);
+    expect(crossBlockRatioInterval([{ tested: slowed.unobserved, control: both.unobserved }], 0.99, 10).value).toBeCloseTo(1.2, 9);
+  });
+
+  test("leaves out failures and cycles with too few successes on either side, and counts those cycles", () => {
+    const thin = cycleWithRatio(3, MIN_PAIRS_PER_BLOCK - 1);
+    const withFailures = cycleWithRatio(1.25);
+    withFailures.tested = [...withFailures.tested, -1, -1];
+    const r = crossBlockRatioInterval([withFailures, thin], 0.99, 100);
+    expect(r.value).toBeCloseTo(1.25, 9);
+    expect(r.blocks).toBe(1);
+    expect(r.tooFewPairs).toBe(1);
+    expect(crossBlockRatioInterval([thin], 0.99, 100).value).toBeNaN();
   });
 });
 
