@@ -13,7 +13,7 @@
  *   the hooks cost by themselves and what the programs add on top.
  *   node --import tsx bench/agent/prog-cost.ts
  *   env: OBJECTS=a.bpf.o,b.bpf.o (default: the built object)  REPEAT=1000000  ROUNDS=4  BLOCK_SECONDS=1  CPU=1
- *        STATS=1 (0: bpf_stats off, latency only)  NAT=0 (1: also attach the egress NAT tracepoint)
+ *        STATS=1 (0: bpf_stats off, latency only)  NAT=0 (1: also attach the egress NAT tracepoint, where the object has it)
  */
 import * as path from "node:path";
 import { DEFAULT_OBJECT_PATH } from "../../agent/kernel/capture";
@@ -95,7 +95,7 @@ function attachAsTheAgent(obj: NativeBpfObject, cgroupRoot: string): void {
     for (const prog of SOCKET_PROGRAMS) obj.attachTracing(prog);
   }
   for (const prog of CGROUP_PROGRAMS) obj.attachCgroup(prog, cgroupRoot);
-  if (NAT) obj.attachTracing(NAT_PROGRAM);
+  if (NAT && programs.has(NAT_PROGRAM)) obj.attachTracing(NAT_PROGRAM);
 }
 
 interface LiveTotals {
