@@ -69,7 +69,7 @@ describe("the benchmark's load generator", () => {
   });
 
   test("reports a stall of its own event loop as send lag and loop delay, inside the measured latency", async () => {
-    const { status, body } = await postBlock(socketPath, { rate: 50, duration: 1.5, warmup: 0.1, targets: [{ frontend: frontendAddress }] });
+    const { status, body } = await postBlock(socketPath, { rate: 50, duration: 3, warmup: 0.1, targets: [{ frontend: frontendAddress }] });
     expect(status).toBe(200);
     const { load } = JSON.parse(body) as BlockResult;
     const [t] = load.targets;
@@ -79,8 +79,12 @@ describe("the benchmark's load generator", () => {
     expect(maxLagMs).toBeGreaterThanOrEqual(STALL_MS * 0.8);
     expect(load.loopDelayMs.max).toBeGreaterThanOrEqual(STALL_MS * 0.8);
     expect(Math.max(...t.latenciesUs) / 1000).toBeGreaterThanOrEqual(maxLagMs);
-    // Only the requests due during the stall were late.
-    expect(t.sendLagUs.filter((us) => us > 50_000).length).toBeLessThan(load.scheduled / 4);
+    // The stall (0.4 s in) delays the requests due during it and while the backlog goes out; the open model then
+    // keeps its schedule again, so the last third goes out on time. Its median is asserted, as other work on the
+    // machine can stall the loop again for a moment.
+    const lastThird = t.sendLagUs.slice(Math.ceil((load.scheduled * 2) / 3)).sort((x, y) => x - y);
+    expect(lastThird.length).toBeGreaterThan(40);
+    expect(lastThird[Math.floor(lastThird.length / 2)]).toBeLessThan(20_000);
   });
 
   test("sends the same requests to both targets of a pair and records each latency under its pair", async () => {
@@ -88,7 +92,8 @@ describe("the benchmark's load generator", () => {
     expect(status).toBe(200);
     const { load } = JSON.parse(body) as BlockResult;
     expect(received[0].length).toBeGreaterThanOrEqual(40);
-    expect(received[1]).toEqual(received[0]);
+    // The same requests; two that go out together on separate connections may arrive in either order.
+    expect([...received[1]].sort()).toEqual([...received[0]].sort());
     expect(new Set(received[0]).size).toBeGreaterThan(5);
     const [a, b] = load.targets;
     expect([a.completed, b.completed]).toEqual([load.scheduled, load.scheduled]);
