@@ -7,8 +7,10 @@ import { TestNode, type TestPod } from "./_test-node";
 import { observerClient, startAgent, stopAgent, waitReady, type ObserverClient, type RunningAgent } from "./_agent-process";
 
 const PORT = 8080;
-// Generous so a busy machine does not make it flaky: the agent's own figure (milliseconds) is in bench/relay/fan-in.ts.
-const PROMPT_MS = 1000;
+// Half the flush interval, so a record that waited for the flush fails, while a machine busy with the rest of the
+// suite (a browser laying out a large map took 1.4 s from the agent once) does not. The agent's own figure
+// (milliseconds) is in bench/relay/fan-in.ts.
+const PROMPT_MS = 2500;
 
 const node = new TestNode();
 let client: TestPod;
@@ -50,7 +52,7 @@ afterAll(async () => {
   }
 }, 60_000);
 
-test("a follower receives a new connection's flows within a second, each stamped with its own event's time", async () => {
+test("a follower receives a new connection's flows long before the flush, each stamped with its own event's time", async () => {
   const startedMs = Date.now();
   const { localPort } = await node.traffic(client, ["tcp-client", server.ip, PORT, 200, 100]);
   const ofConnection = (f: Flow) => {
@@ -58,7 +60,7 @@ test("a follower receives a new connection's flows within a second, each stamped
     return (tcp?.source_port === localPort && tcp.destination_port === PORT) || (tcp?.source_port === PORT && tcp.destination_port === localPort);
   };
   // Connection open, SYNs, FINs and close; flushes of the connection come later, at the flush interval.
-  const deadline = Date.now() + 3000;
+  const deadline = Date.now() + 4000;
   while (Date.now() < deadline && !received.some((r) => ofConnection(r.flow) && r.flow.flowlens?.event === "sock_close")) {
     await new Promise((r) => setTimeout(r, 20));
   }
