@@ -383,10 +383,13 @@ static __always_inline void report_sock_packet(__u8 kind, const struct fl_sock_s
 	submit_record(r);
 }
 
+#define FL_NOT_TCP (-2)
+
 /*
- * The TCP flags of a packet of a connected socket, or -1 when its TCP header is not where the socket's
- * family puts it (IPv6 extension headers, a header outside the linear data): such packets take the
- * flow-table path, which parses them in full.
+ * The TCP flags of a packet of a connected socket; FL_NOT_TCP for a packet whose IP header names another
+ * protocol (UDP, ICMP), which no socket storage concerns; -1 when its TCP header is not where the socket's
+ * family puts it (IPv6 extension headers, a fragment, a header outside the linear data): the flow-table
+ * path parses those in full, unless TCP's counters count the socket's packets.
  */
 static __always_inline int sock_packet_tcp_flags(struct __sk_buff *skb)
 {
@@ -397,17 +400,25 @@ static __always_inline int sock_packet_tcp_flags(struct __sk_buff *skb)
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = data;
 
-		if ((void *)(ip + 1) > data_end || ip->protocol != IPPROTO_TCP || (ip->frag_off & bpf_htons(0x1fff)))
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		if (ip->protocol != IPPROTO_TCP)
+			return FL_NOT_TCP;
+		if (ip->frag_off & bpf_htons(0x1fff))
 			return -1;
 		tcp = data + ip->ihl * 4;
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = data;
 
-		if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_TCP)
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		if (ip6->nexthdr == IPPROTO_UDP || ip6->nexthdr == IPPROTO_ICMPV6)
+			return FL_NOT_TCP;
+		if (ip6->nexthdr != IPPROTO_TCP)
 			return -1;
 		tcp = (void *)(ip6 + 1);
 	} else {
-		return -1;
+		return FL_NOT_TCP;
 	}
 	if ((void *)(tcp + 14) > data_end)
 		return -1;
@@ -463,22 +474,38 @@ static __always_inline bool adopt_socket(struct __sk_buff *skb, struct fl_sock_s
 
 
 /*
+ * One direction of a counting socket's flow: what it counted per packet (`c`), plus `segs` segments of
+ * `payload` bytes that TCP counted since, last seen at `ns` if that is later.
+ */
+static __always_inline void add_tcp_counts(struct fl_flow_value *out, const struct fl_sock_state *st,
+					   const struct fl_sock_counts *c, __u32 segs, __u64 payload, __u64 ns)
+{
+	*out = c->v;
+	out->packets += segs;
+	out->bytes += payload + (__u64)segs * st->hdr_len;
+	if (!c->started) {
+		out->first_seen_ns = ns;
+		out->sock_cookie = st->sock_cookie;
+	}
+	if (ns > out->last_seen_ns)
+		out->last_seen_ns = ns;
+}
+
+/*
  * A packet of a socket that TCP's counters count (struct fl_tcp_base): only its flags are noted, and a
  * SYN, FIN or RST is reported with the flow's counts so far. TCP counts an arriving segment after this
  * program runs, so an ingress record adds the packet itself; an egress record's payload bytes are what the
  * peer has acknowledged (the flush and the close count what was sent).
  */
 static __always_inline void note_counted_packet(struct __sk_buff *skb, struct bpf_sock *sk, struct fl_sock_state *st,
-						__u8 direction)
+						__u8 direction, int flags)
 {
 	struct fl_sock_counts *c = &st->counts[direction == FL_DIR_EGRESS];
-	int flags = sock_packet_tcp_flags(skb);
 	struct bpf_tcp_sock *tp;
 	struct fl_flow_value v;
+	__u64 payload, now;
 	__u32 segs;
 
-	if (flags < 0)
-		return;
 	if ((c->v.tcp_flags | flags) != c->v.tcp_flags)
 		c->v.tcp_flags |= flags;
 	if (!(flags & FL_TCP_REPORTED))
@@ -488,23 +515,17 @@ static __always_inline void note_counted_packet(struct __sk_buff *skb, struct bp
 	tp = bpf_tcp_sock(sk);
 	if (!tp)
 		return;
-	v = c->v;
 	if (direction == FL_DIR_EGRESS) {
 		segs = tp->segs_out - st->base.segs_out;
-		v.bytes += tp->bytes_acked - st->base.bytes_acked;
+		payload = tp->bytes_acked - st->base.bytes_acked;
 	} else {
-		segs = tp->segs_in - st->base.segs_in;
-		v.bytes += tp->bytes_received - st->base.bytes_received + skb->len;
-		v.packets += 1;
+		/* This packet too; a header-only one shorter than hdr_len wraps back once the headers are added. */
+		segs = tp->segs_in - st->base.segs_in + 1;
+		payload = tp->bytes_received - st->base.bytes_received + skb->len - st->hdr_len;
 	}
-	v.packets += segs;
-	v.bytes += (__u64)segs * st->hdr_len;
-	v.last_seen_ns = precise_now();
-	if (!c->started) {
-		v.first_seen_ns = v.last_seen_ns;
-		v.sock_cookie = st->sock_cookie;
-	}
-	report_sock_packet(FL_REC_TCP_FLAGS, st, &v, direction, flags, v.last_seen_ns);
+	now = precise_now();
+	add_tcp_counts(&v, st, c, segs, payload, now);
+	report_sock_packet(FL_REC_TCP_FLAGS, st, &v, direction, flags, now);
 }
 
 /*
@@ -522,18 +543,22 @@ static __always_inline bool count_on_socket(struct __sk_buff *skb, __u8 directio
 
 	if (!sk)
 		return false;
-	/* The common case, an established connection's packet, needs nothing else. */
+	/* UDP and ICMP go to the flow table without looking for socket storage. */
+	flags = sock_packet_tcp_flags(skb);
+	if (flags == FL_NOT_TCP)
+		return false;
+	/* The common case, an established connection's packet, needs nothing else: TCP counts it. */
 	st = bpf_sk_storage_get(&fl_socks, sk, 0, 0);
 	if (st && st->counting && !st->folded) {
-		note_counted_packet(skb, sk, st, direction);
+		if (flags >= 0)
+			note_counted_packet(skb, sk, st, direction, flags);
 		return true;
 	}
+	if (flags < 0)
+		return false;
 	sk = bpf_sk_fullsock(sk);
 	/* A listener answers many peers; a raw control socket sends resets for connections it does not own. */
 	if (!sk || sk->protocol != IPPROTO_TCP || sk->type != 1 /* SOCK_STREAM */ || sk->state == BPF_TCP_LISTEN)
-		return false;
-	flags = sock_packet_tcp_flags(skb);
-	if (flags < 0)
 		return false;
 	/* A full socket's storage is its own (a request socket's would have been its listener's). */
 	if (!st)
@@ -771,9 +796,10 @@ static __always_inline bool sock_flow_value(const struct fl_sock_state *st, cons
 	__u64 payload;
 	__u32 segs;
 
-	*out = c->v;
-	if (!st->counting)
+	if (!st->counting) {
+		*out = c->v;
 		return c->started;
+	}
 	if (i) {
 		segs = BPF_CORE_READ(tp, segs_out) - st->base.segs_out;
 		payload = BPF_CORE_READ(tp, bytes_sent) - st->base.bytes_sent;
@@ -784,16 +810,11 @@ static __always_inline bool sock_flow_value(const struct fl_sock_state *st, cons
 		if (st->fin_in && payload)
 			payload -= 1;
 	}
-	if (!segs)
+	if (!segs) {
+		*out = c->v;
 		return c->started;
-	out->packets += segs;
-	out->bytes += payload + (__u64)segs * st->hdr_len;
-	if (!c->started) {
-		out->first_seen_ns = active_ns;
-		out->sock_cookie = st->sock_cookie;
 	}
-	if (active_ns > out->last_seen_ns)
-		out->last_seen_ns = active_ns;
+	add_tcp_counts(out, st, c, segs, payload, active_ns);
 	return true;
 }
 

@@ -88,7 +88,16 @@ const STAT_RINGBUF_LOST = 0;
 const STAT_FLOW_TABLE_FULL = 1;
 const STAT_EVENTS = 2;
 
-const TRACING_PROGRAMS = ["fl_sock_state", "fl_tcp_retransmit", "fl_kfree_skb"];
+/** The socket-level programs, attached wherever the agent runs. */
+export const TRACING_PROGRAMS = ["fl_sock_state", "fl_tcp_retransmit", "fl_kfree_skb"];
+
+/** Tells the socket-level programs which cgroup subtree is observed (fl_config). */
+export function setObservedRoot(obj: NativeBpfObject, root: CgroupRoot): void {
+  const config = Buffer.alloc(16);
+  config.writeBigUInt64LE(root.id, 0);
+  config.writeUInt32LE(root.level, 8);
+  obj.mapUpdate("fl_config", u32Key(0), config);
+}
 const NAT_PROGRAM = "fl_nat_xmit";
 const FLOW_MAPS: Array<{ map: string; hook: Hook }> = [
   { map: "fl_flows", hook: "cgroup_skb" },
@@ -213,10 +222,7 @@ export class KernelCapture {
     tcIfindexes: Array<{ name: string; ifindex: number }>,
     egressNat: boolean,
   ) {
-    const config = Buffer.alloc(16);
-    config.writeBigUInt64LE(root.id, 0);
-    config.writeUInt32LE(root.level, 8);
-    obj.mapUpdate("fl_config", u32Key(0), config);
+    setObservedRoot(obj, root);
     this.refreshNetns();
 
     obj.startRingBuffer("fl_events", FL_RECORD_SIZE, this.batchBytes, (count) => {

@@ -16,7 +16,7 @@
  *        STATS=1 (0: bpf_stats off, latency only)  NAT=0 (1: also attach the egress NAT tracepoint, where the object has it)
  */
 import * as path from "node:path";
-import { DEFAULT_OBJECT_PATH } from "../../agent/kernel/capture";
+import { DEFAULT_OBJECT_PATH, setObservedRoot, TRACING_PROGRAMS } from "../../agent/kernel/capture";
 import { resolveCgroupRoot } from "../../agent/kernel/cgroup-scope";
 import { loadNative, type NativeBpfObject, type NativeModule } from "../../agent/kernel/native";
 import { TestPods } from "../../test/agent/kernel/pods";
@@ -33,8 +33,6 @@ const STATS = envNumber("STATS", 1, (n) => n === 0 || n === 1, "1 (bpf_stats on)
 const NAT = envNumber("NAT", 0, (n) => n === 0 || n === 1, "1 (attach the NAT tracepoint too) or 0") === 1;
 const CGROUP_PROGRAMS = ["fl_cgroup_ingress", "fl_cgroup_egress"];
 const NAT_PROGRAM = "fl_nat_xmit";
-/** Attached too when the object has them, as the agent attaches them: established sockets count on TCP's counters. */
-const SOCKET_PROGRAMS = ["fl_sock_state", "fl_tcp_retransmit", "fl_kfree_skb"];
 const PORT = 5201;
 
 /** Ethernet + IPv4 + TCP (20-byte header, no options) + payload, addresses from 198.18.2.0/24. */
@@ -86,13 +84,10 @@ function isolated(native: NativeModule, objectPath: string): void {
 /** The per-packet programs, the NAT tracepoint if asked, and the socket programs with their scope if the object has them. */
 function attachAsTheAgent(obj: NativeBpfObject, cgroupRoot: string): void {
   const programs = new Set(obj.programStats().map((p) => p.name));
+  // Established sockets count on TCP's counters only where the socket programs run.
   if (programs.has("fl_sock_state")) {
-    const root = resolveCgroupRoot(cgroupRoot);
-    const config = Buffer.alloc(16);
-    config.writeBigUInt64LE(root.id, 0);
-    config.writeUInt32LE(root.level, 8);
-    obj.mapUpdate("fl_config", Buffer.alloc(4), config);
-    for (const prog of SOCKET_PROGRAMS) obj.attachTracing(prog);
+    setObservedRoot(obj, resolveCgroupRoot(cgroupRoot));
+    for (const prog of TRACING_PROGRAMS) obj.attachTracing(prog);
   }
   for (const prog of CGROUP_PROGRAMS) obj.attachCgroup(prog, cgroupRoot);
   if (NAT && programs.has(NAT_PROGRAM)) obj.attachTracing(NAT_PROGRAM);

@@ -115,9 +115,14 @@ export function blockRatioInterval(blocks: PairedBlock[], q: number, resamples =
     logs.push({ stratum: b.stratum, log: Math.log(pooledQuantile([pairs.observed], q) / pooledQuantile([pairs.unobserved], q)) });
   }
   if (blocks.length === 0) throw new Error("bootstrap needs at least one block of paired samples");
-  if (logs.length === 0) return { value: NaN, lo: NaN, hi: NaN, resamples: 0, blocks: 0, tooFewPairs: blocks.length };
+  return geometricMeanInterval(logs, blocks.length, resamples, seed);
+}
+
+/** exp of the mean of `logs` with its bootstrap interval; `offered` of which the rest were left out. */
+function geometricMeanInterval(logs: { stratum: number; log: number }[], offered: number, resamples: number, seed: number): BlockRatioInterval {
+  if (logs.length === 0) return { value: NaN, lo: NaN, hi: NaN, resamples: 0, blocks: 0, tooFewPairs: offered };
   const interval = bootstrap(logs, (picked) => Math.exp(picked.reduce((n, b) => n + b.log, 0) / picked.length), resamples, seed);
-  return { ...interval, blocks: logs.length, tooFewPairs: blocks.length - logs.length };
+  return { ...interval, blocks: logs.length, tooFewPairs: offered - logs.length };
 }
 
 /** One copy's latencies in a tested block and in the none block of the same cycle (µs, -1 for a failure). */
@@ -136,9 +141,7 @@ export function crossBlockRatioInterval(cycles: CyclePair[], q: number, resample
     if (tested.length < MIN_PAIRS_PER_BLOCK || control.length < MIN_PAIRS_PER_BLOCK) continue;
     logs.push({ stratum: 0, log: Math.log(pooledQuantile([tested], q) / pooledQuantile([control], q)) });
   }
-  if (logs.length === 0) return { value: NaN, lo: NaN, hi: NaN, resamples: 0, blocks: 0, tooFewPairs: cycles.length };
-  const interval = bootstrap(logs, (picked) => Math.exp(picked.reduce((n, b) => n + b.log, 0) / picked.length), resamples, seed);
-  return { ...interval, blocks: logs.length, tooFewPairs: cycles.length - logs.length };
+  return geometricMeanInterval(logs, cycles.length, resamples, seed);
 }
 
 /** Pooled q-quantile of the observed copy over that of the unobserved copy, with its interval. */
