@@ -9,9 +9,11 @@
  *   control measured in the same alternation: the noise floor any attached/detached ratio must clear;
  * - client and server pinned to fixed CPUs, the agent's userspace pinned to other ones; a warm-up block first,
  *   discarded;
- * - every round trip goes into an HDR-like histogram (bench/agent/tools/rr.c), percentiles come from the
- *   histograms pooled over all blocks of a configuration, and the 95% intervals of the ratios from a bootstrap
- *   over quads (so they include the block-to-block drift, not only the spread within blocks).
+ * - every round trip goes into an HDR-like histogram (bench/agent/tools/rr.c); the ratios are paired within
+ *   quads (primary): each quad's attached blocks pooled over its detached blocks, geometric mean over quads, so
+ *   a mode switch of the round trip moves both sides of the quads it strikes (bench/agent/paired-ratio.ts);
+ *   beside them the ratios of the histograms pooled over all blocks of a configuration (secondary). The 95%
+ *   intervals come from a bootstrap over quads (so they include the block-to-block drift).
  * Then the kernel cost per program run and per round trip from bpf_stats (not on during the alternation).
  *   node --import tsx bench/agent/datapath.ts
  *   env: QUADS=30 LATENCY_SECONDS=1 STREAM_SECONDS=0.5 REQUEST_BYTES=64 CLIENT_CPU=1 SERVER_CPU=1 AGENT_CPUS=0
@@ -21,6 +23,7 @@ import * as fs from "node:fs";
 import { TestPods } from "../../test/agent/kernel/pods";
 import { AgentProcess, type AgentRunSummary } from "./agent-process";
 import { bootstrapIntervals, type Interval } from "./bootstrap";
+import { pairedRatios } from "./paired-ratio";
 import type { ProgramStats } from "../../agent/kernel/capture";
 import { buildTool, envCpuList, envNumber, loadAverage, runAsync, withBpfStats } from "./common";
 import { parseHistogram, PooledHistogram, type SparseHistogram } from "./latency-histogram";
@@ -192,18 +195,25 @@ async function main(): Promise<void> {
       );
     }
 
+    // Primary: paired within quads. Secondary: pooled over all blocks (a mode switch weighs on one side).
+    const paired = (numerator: (a: Arm) => boolean, denominator: (a: Arm) => boolean) =>
+      pairedRatios(quads.map((quad) => ratios([quad], numerator, denominator, scratch)), RESAMPLES);
+    const attached = paired(isAttached, isDetached);
+    const control = paired((a) => a === "detached2", (a) => a === "detached1");
+    console.log(`\nratios paired within quads (primary): geometric mean over ${QUADS} quads, 95% bootstrap intervals over quads (${RESAMPLES} resamples)`);
+    console.log(`  attached/detached:    ${fmtRatios(attached.values, attached.intervals)}`);
+    console.log(`  A/A control D2/D1:    ${fmtRatios(control.values, control.intervals)}   (one block per side per quad)`);
+    console.log(`  ${verdict("p99 ratio", attached.values[P99], attached.intervals[P99], 1.03, true)}`);
+    const tput = PERCENTILES.length;
+    console.log(`  ${verdict("throughput ratio", attached.values[tput], attached.intervals[tput], 0.97, false)}`);
+
     const attachedStat = (sample: readonly Quad[]) => ratios(sample, isAttached, isDetached, scratch);
     const controlStat = (sample: readonly Quad[]) => ratios(sample, (a) => a === "detached2", (a) => a === "detached1", scratch);
-    const attachedRatios = attachedStat(quads);
-    const controlRatios = controlStat(quads);
     const attachedIntervals = bootstrapIntervals(quads, attachedStat, { resamples: RESAMPLES });
     const controlIntervals = bootstrapIntervals(quads, controlStat, { resamples: RESAMPLES });
-    console.log(`\nratios with 95% bootstrap intervals over quads (${RESAMPLES} resamples)`);
-    console.log(`  attached/detached:    ${fmtRatios(attachedRatios, attachedIntervals)}`);
-    console.log(`  A/A control D2/D1:    ${fmtRatios(controlRatios, controlIntervals)}   (half the samples per side)`);
-    console.log(`  ${verdict("p99 ratio", attachedRatios[P99], attachedIntervals[P99], 1.03, true)}`);
-    const tput = PERCENTILES.length;
-    console.log(`  ${verdict("throughput ratio", attachedRatios[tput], attachedIntervals[tput], 0.97, false)}`);
+    console.log(`\nratios of the pools (secondary): every round trip of a configuration pooled, 95% bootstrap intervals over quads`);
+    console.log(`  attached/detached:    ${fmtRatios(attachedStat(quads), attachedIntervals)}`);
+    console.log(`  A/A control D2/D1:    ${fmtRatios(controlStat(quads), controlIntervals)}   (half the samples per side)`);
 
     const events = agentRuns.reduce((n, r) => n + r.kernelEvents, 0);
     const lost = agentRuns.reduce((n, r) => n + r.ringbufLost, 0);

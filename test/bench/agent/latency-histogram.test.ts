@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { bootstrapIntervals } from "../../../bench/agent/bootstrap";
 import { buildTool, runAsync } from "../../../bench/agent/common";
 import { bucketValueNs, BUCKETS, parseHistogram, PooledHistogram } from "../../../bench/agent/latency-histogram";
+import { geometricMeans, pairedRatios } from "../../../bench/agent/paired-ratio";
 
 describe("latency histograms of the datapath benchmark", () => {
   test("buckets below 1024 ns are exact and larger ones rise steadily, each at most 0.2% wide", () => {
@@ -63,5 +64,31 @@ describe("bootstrap intervals over blocks", () => {
     expect(narrow.high).toBeGreaterThanOrEqual(1);
     expect(narrow.high - narrow.low).toBeLessThan(wide.high - wide.low);
     expect(bootstrapIntervals(units, mean, { seed: 7 })).toEqual([narrow]);
+  });
+});
+
+describe("ratios paired within quads", () => {
+  test("the estimate is the geometric mean of the units' own ratios, column by column", () => {
+    const [p99, tput] = geometricMeans([
+      [1.1, 0.9],
+      [1.1 * 1.21, 0.9],
+      [1.1 / 1.21, 0.9],
+    ]);
+    expect(p99).toBeCloseTo(1.1, 12);
+    expect(tput).toBeCloseTo(0.9, 12);
+  });
+
+  test("a unit whose two sides both switch mode leaves the paired estimate where the others put it", () => {
+    // Ten units at a 2% ratio, one of them with both sides 40% slower: the pair keeps its 2%.
+    const units = Array.from({ length: 10 }, (_, i) => ({ detached: i === 3 ? 14 : 10, attached: (i === 3 ? 14 : 10) * 1.02 }));
+    const { values, intervals } = pairedRatios(units.map((u) => [u.attached / u.detached]), 200);
+    expect(values[0]).toBeCloseTo(1.02, 12);
+    expect(intervals[0].low).toBeCloseTo(1.02, 12);
+    expect(intervals[0].high).toBeCloseTo(1.02, 12);
+  });
+
+  test("a ratio that is not a positive number is an error naming its column", () => {
+    expect(() => geometricMeans([[1, 0]])).toThrow("ratio 0 of column 1 is not a positive number");
+    expect(() => geometricMeans([[1], [1, 2]])).toThrow("unit ratios of different lengths");
   });
 });
