@@ -11,9 +11,14 @@
  * - Latency only (STATS=0): the same alternation with bpf_stats off, so the round trip's percentiles compare the
  *   objects' true cost. An object named `none` attaches nothing: OBJECTS=none,empty.bpf.o,full.bpf.o shows what
  *   the hooks cost by themselves and what the programs add on top.
+ * - Paired (PAIRED=1, bpf_stats off): round trips alternate between a connection the object observes and
+ *   an unobserved twin (bench/agent/paired-pods.ts); each block gives each percentile of the observed one over
+ *   the unobserved one, so what the object adds to an observed socket stands out from the machine's noise.
+ *   Its cost to packets it does not observe (the NAT tracepoint) strikes both alike and does not show.
  *   node --import tsx bench/agent/prog-cost.ts
  *   env: OBJECTS=a.bpf.o,b.bpf.o (default: the built object)  REPEAT=1000000  ROUNDS=4  BLOCK_SECONDS=1  CPU=1
  *        STATS=1 (0: bpf_stats off, latency only)  NAT=0 (1: also attach the egress NAT tracepoint, where the object has it)
+ *        PAIRED=0 (1: observed against unobserved round trips, side by side)
  */
 import * as path from "node:path";
 import { DEFAULT_OBJECT_PATH, setObservedRoot, TRACING_PROGRAMS } from "../../agent/kernel/capture";
@@ -22,6 +27,8 @@ import { loadNative, type NativeBpfObject, type NativeModule } from "../../agent
 import { TestPods } from "../../test/agent/kernel/pods";
 import { buildTool, envCpuList, envNumber, loadAverage, runAsync, withBpfStats } from "./common";
 import { parseHistogram, PooledHistogram } from "./latency-histogram";
+import { pairedRatios } from "./paired-ratio";
+import { PairedPods } from "./paired-pods";
 
 const REPEAT = envNumber("REPEAT", 1_000_000, (n) => Number.isInteger(n) && n >= 1000, "a whole number of runs, at least 1000");
 const ROUNDS = envNumber("ROUNDS", 4, (n) => Number.isInteger(n) && n >= 1, "a whole number of A B B A rounds, at least 1");
@@ -31,6 +38,7 @@ const NO_OBJECT = "none";
 const OBJECTS = (process.env.OBJECTS || DEFAULT_OBJECT_PATH).split(",").map((p) => (p === NO_OBJECT ? p : path.resolve(p)));
 const STATS = envNumber("STATS", 1, (n) => n === 0 || n === 1, "1 (bpf_stats on) or 0 (off, latency only)") === 1;
 const NAT = envNumber("NAT", 0, (n) => n === 0 || n === 1, "1 (attach the NAT tracepoint too) or 0") === 1;
+const PAIRED = envNumber("PAIRED", 0, (n) => n === 0 || n === 1, "1 (observed against unobserved round trips) or 0") === 1;
 const CGROUP_PROGRAMS = ["fl_cgroup_ingress", "fl_cgroup_egress"];
 const NAT_PROGRAM = "fl_nat_xmit";
 const PORT = 5201;
@@ -166,12 +174,55 @@ async function live(native: NativeModule): Promise<void> {
   });
 }
 
+/** Each object's observed/unobserved percentile ratios, blocks ordered A B B A per round. */
+async function paired(native: NativeModule): Promise<void> {
+  const rr = buildTool("rr");
+  const names = ["p50", "p90", "p99"];
+  const blockRatios: number[][][] = OBJECTS.map(() => []);
+  const pods = new PairedPods();
+  let obj: NativeBpfObject | undefined;
+  try {
+    await pods.start(rr, CPU, -5);
+    await pods.measure(64, BLOCK_SECONDS, "warm-up");
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = OBJECTS.map((_, i) => i);
+      if (round % 2 === 1) order.reverse();
+      for (const i of [...order, ...[...order].reverse()]) {
+        if (OBJECTS[i] !== NO_OBJECT) {
+          obj = openObject(native, OBJECTS[i]);
+          attachAsTheAgent(obj, pods.observedGroup);
+        }
+        const [o, u] = await pods.measure(64, BLOCK_SECONDS, OBJECTS[i]);
+        obj?.close();
+        obj = undefined;
+        const po = new PooledHistogram().add(o).percentilesNs([0.5, 0.9, 0.99]);
+        const pu = new PooledHistogram().add(u).percentilesNs([0.5, 0.9, 0.99]);
+        blockRatios[i].push(po.map((v, k) => v / pu[k]));
+      }
+    }
+  } finally {
+    obj?.close();
+    await pods.destroy();
+  }
+  OBJECTS.forEach((o, i) => {
+    const { values, intervals } = pairedRatios(blockRatios[i], 1000);
+    const cells = names.map((n, k) => `${n} ${values[k].toFixed(3)} [${intervals[k].low.toFixed(3)}, ${intervals[k].high.toFixed(3)}]`);
+    console.log(`  ${o}: observed/unobserved over ${blockRatios[i].length} blocks  ${cells.join("  ")}`);
+  });
+}
+
 async function main(): Promise<void> {
   const native = loadNative();
   console.log(`load average at start: ${loadAverage()}`);
   for (const o of OBJECTS.filter((o) => o !== NO_OBJECT)) {
     console.log(`${o}: BPF_PROG_TEST_RUN averages (${native.possibleCpus()} possible CPUs)`);
     isolated(native, o);
+  }
+  if (PAIRED) {
+    console.log(`\npaired, bpf_stats off${NAT ? ", NAT tracepoint attached" : ""}: ${ROUNDS} rounds of ${BLOCK_SECONDS} s blocks per object (A B B A), client and servers on CPU ${CPU}`);
+    await paired(native);
+    console.log(`load average at end: ${loadAverage()}`);
+    return;
   }
   console.log(`\nlive, bpf_stats ${STATS ? "on" : "off"}${NAT ? ", NAT tracepoint attached" : ""}: ${ROUNDS} rounds of ${BLOCK_SECONDS} s blocks per object (A B B A), client and server on CPU ${CPU}`);
   await live(native);

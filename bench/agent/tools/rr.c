@@ -3,6 +3,13 @@
  *   rr server <ip> <port>                          echo each request back; or sink a stream
  *   rr latency <ip> <port> <bytes> <seconds>      one connection, closed loop; prints a latency histogram
  *   rr stream <ip> <port> <seconds>               one connection, 64 KiB writes; prints bits/s
+ *   rr pair <bytes> <seconds> <netns> <cgroup-a> <ip-a> <port-a> <cgroup-b> <ip-b> <port-b>
+ *                                                 two connections from network namespace <netns> (a path
+ *                                                 such as /run/netns/x), each made while this process is in its
+ *                                                 cgroup (a socket keeps the cgroup it was created in, which
+ *                                                 is what cgroup_skb programs see); round trips alternate
+ *                                                 between them (a b, b a, a b, ...), each connection's timed
+ *                                                 into its own histogram; prints two lines, a's then b's
  * The first byte a client sends selects the server's mode ('L' echo, 'S' sink).
  *
  * The histogram has HDR-like buckets over nanoseconds: values below 2^HIST_BITS are exact, larger ones keep
@@ -10,7 +17,10 @@
  * Output: "<count> <bucket>:<n> <bucket>:<n> ..." with the non-empty buckets in ascending order
  * (bench/agent/latency-histogram.ts reads it).
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -91,8 +101,84 @@ static unsigned int bucket_of(uint64_t ns)
 	return shift * HIST_HALF + (unsigned int)(ns >> shift);
 }
 
+static void print_hist(const uint64_t *hist, uint64_t n)
+{
+	printf("%llu", (unsigned long long)n);
+	for (unsigned int i = 0; i < HIST_BUCKETS; i++)
+		if (hist[i])
+			printf(" %u:%llu", i, (unsigned long long)hist[i]);
+	printf("\n");
+}
+
+/* Moves this process into a cgroup-v2 group (writing 0 to cgroup.procs means the writer). */
+static int join_cgroup(const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	FILE *f = fopen(path, "w");
+	if (!f || fputs("0", f) < 0 || fclose(f)) {
+		perror(path);
+		return -1;
+	}
+	return 0;
+}
+
+/* A request/response connection to an rr server, made from `cgroup`, with the request size sent. */
+static int latency_connection(const char *cgroup, const char *ip, const char *port, unsigned int size)
+{
+	struct sockaddr_in a = addr_of(ip, atoi(port));
+	int one = 1;
+	char m = 'L';
+	if (join_cgroup(cgroup))
+		return -1;
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(s, (struct sockaddr *)&a, sizeof(a)) || write(s, &m, 1) != 1 || full_io(s, (char *)&size, 4, 1)) {
+		perror(ip);
+		return -1;
+	}
+	return s;
+}
+
+static int pair(int argc, char **argv)
+{
+	static char buf[1 << 16];
+	unsigned int size = argc == 11 ? atoi(argv[2]) : 0;
+	if (size == 0 || size > sizeof(buf)) {
+		fprintf(stderr, "usage: rr pair <bytes> <seconds> <netns> <cgroup-a> <ip-a> <port-a> <cgroup-b> <ip-b> <port-b>\n");
+		return 1;
+	}
+	/* setns, not `ip netns exec`: that remounts /sys, where the cgroup files are. */
+	int ns = open(argv[4], O_RDONLY);
+	if (ns < 0 || setns(ns, CLONE_NEWNET)) {
+		perror(argv[4]);
+		return 1;
+	}
+	int fd[2] = { latency_connection(argv[5], argv[6], argv[7], size), latency_connection(argv[8], argv[9], argv[10], size) };
+	uint64_t *hist[2] = { calloc(HIST_BUCKETS, sizeof(uint64_t)), calloc(HIST_BUCKETS, sizeof(uint64_t)) };
+	uint64_t n[2] = { 0, 0 }, end = now_ns() + (uint64_t)(atof(argv[3]) * 1e9);
+	if (fd[0] < 0 || fd[1] < 0 || !hist[0] || !hist[1])
+		return 1;
+	/* Which connection goes first alternates, so neither gains from the other warming the path. */
+	for (unsigned int i = 0; now_ns() < end; i++) {
+		for (unsigned int k = 0; k < 2; k++) {
+			unsigned int c = (i + k) & 1;
+			uint64_t t0 = now_ns();
+			if (full_io(fd[c], buf, size, 1) || full_io(fd[c], buf, size, 0))
+				return 1;
+			hist[c][bucket_of(now_ns() - t0)]++;
+			n[c]++;
+		}
+	}
+	print_hist(hist[0], n[0]);
+	print_hist(hist[1], n[1]);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "pair"))
+		return pair(argc, argv);
 	if (argc < 4) {
 		fprintf(stderr, "usage: rr server|latency|stream <ip> <port> ...\n");
 		return 1;
@@ -141,11 +227,7 @@ int main(int argc, char **argv)
 			hist[bucket_of(t1 - t0)]++;
 			n++;
 		}
-		printf("%llu", (unsigned long long)n);
-		for (unsigned int i = 0; i < HIST_BUCKETS; i++)
-			if (hist[i])
-				printf(" %u:%llu", i, (unsigned long long)hist[i]);
-		printf("\n");
+		print_hist(hist, n);
 		return 0;
 	}
 	if (!strcmp(argv[1], "stream") && argc == 5) {
