@@ -98,7 +98,7 @@ export function setObservedRoot(obj: NativeBpfObject, root: CgroupRoot): void {
   config.writeUInt32LE(root.level, 8);
   obj.mapUpdate("fl_config", u32Key(0), config);
 }
-const NAT_PROGRAM = "fl_nat_xmit";
+export const NAT_PROGRAM = "fl_nat_xmit";
 const FLOW_MAPS: Array<{ map: string; hook: Hook }> = [
   { map: "fl_flows", hook: "cgroup_skb" },
   { map: "fl_tc_flows", hook: "tc" },

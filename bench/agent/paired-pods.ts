@@ -75,6 +75,28 @@ export class PairedPods {
     return [parseHistogram(out[0], `rr pair observed (${label})`), parseHistogram(out[1], `rr pair unobserved (${label})`)];
   }
 
+  /**
+   * Round trips alternating between the two connections for `seconds`, in histograms per time slot: slot k
+   * covers CLOCK_MONOTONIC [k, k+1) x slotMs, leaving out round trips that start in its first guardMs.
+   * Slots in which either connection finished no round trip are left out.
+   */
+  async measureSlots(requestBytes: number, seconds: number, slotMs: number, guardMs: number): Promise<Map<number, [SparseHistogram, SparseHistogram]>> {
+    const args = [
+      "pair", String(requestBytes), String(seconds), `/run/netns/${this.pods.pod("client").netns}`,
+      this.observedGroup, this.pods.pod("server-o").ip, String(PORT),
+      this.unobservedGroup, this.pods.pod("server-u").ip, String(PORT),
+      String(slotMs), String(guardMs),
+    ];
+    const lines = (await runAsync([...this.pinned, ...args], (seconds + 60) * 1000)).trim().split("\n").filter(Boolean);
+    const slots = new Map<number, [SparseHistogram, SparseHistogram]>();
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const [a, b] = [lines[i], lines[i + 1]].map((l) => /^(\d+) (.*)$/.exec(l));
+      if (!a || !b || a[1] !== b[1]) throw new Error(`rr pair: slot lines ${i + 1} and ${i + 2} do not pair up`);
+      slots.set(Number(a[1]), [parseHistogram(a[2], `rr pair observed (slot ${a[1]})`), parseHistogram(b[2], `rr pair unobserved (slot ${b[1]})`)]);
+    }
+    return slots;
+  }
+
   async destroy(): Promise<void> {
     await removeCgroup(this.observedGroup);
     await removeCgroup(this.unobservedGroup);

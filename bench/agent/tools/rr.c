@@ -10,6 +10,11 @@
  *                                                 is what cgroup_skb programs see); round trips alternate
  *                                                 between them (a b, b a, a b, ...), each connection's timed
  *                                                 into its own histogram; prints two lines, a's then b's
+ *   rr pair ... <port-b> <slot-ms> <guard-ms>     the same, with histograms per time slot: slot k covers
+ *                                                 CLOCK_MONOTONIC [k, k+1) x slot-ms; round trips that start
+ *                                                 in a slot's first guard-ms are left out (whoever switches
+ *                                                 something at slot boundaries has that long); per slot two
+ *                                                 lines "<k> <histogram>", a's then b's
  * The first byte a client sends selects the server's mode ('L' echo, 'S' sink).
  *
  * The histogram has HDR-like buckets over nanoseconds: values below 2^HIST_BITS are exact, larger ones keep
@@ -143,9 +148,9 @@ static int latency_connection(const char *cgroup, const char *ip, const char *po
 static int pair(int argc, char **argv)
 {
 	static char buf[1 << 16];
-	unsigned int size = argc == 11 ? atoi(argv[2]) : 0;
+	unsigned int size = argc == 11 || argc == 13 ? atoi(argv[2]) : 0;
 	if (size == 0 || size > sizeof(buf)) {
-		fprintf(stderr, "usage: rr pair <bytes> <seconds> <netns> <cgroup-a> <ip-a> <port-a> <cgroup-b> <ip-b> <port-b>\n");
+		fprintf(stderr, "usage: rr pair <bytes> <seconds> <netns> <cgroup-a> <ip-a> <port-a> <cgroup-b> <ip-b> <port-b> [<slot-ms> <guard-ms>]\n");
 		return 1;
 	}
 	/* setns, not `ip netns exec`: that remounts /sys, where the cgroup files are. */
@@ -157,6 +162,8 @@ static int pair(int argc, char **argv)
 	int fd[2] = { latency_connection(argv[5], argv[6], argv[7], size), latency_connection(argv[8], argv[9], argv[10], size) };
 	uint64_t *hist[2] = { calloc(HIST_BUCKETS, sizeof(uint64_t)), calloc(HIST_BUCKETS, sizeof(uint64_t)) };
 	uint64_t n[2] = { 0, 0 }, end = now_ns() + (uint64_t)(atof(argv[3]) * 1e9);
+	uint64_t slot_ns = argc == 13 ? (uint64_t)(atof(argv[11]) * 1e6) : 0, guard_ns = argc == 13 ? (uint64_t)(atof(argv[12]) * 1e6) : 0;
+	uint64_t slot = slot_ns ? now_ns() / slot_ns : 0;
 	if (fd[0] < 0 || fd[1] < 0 || !hist[0] || !hist[1])
 		return 1;
 	/* Which connection goes first alternates, so neither gains from the other warming the path. */
@@ -166,12 +173,31 @@ static int pair(int argc, char **argv)
 			uint64_t t0 = now_ns();
 			if (full_io(fd[c], buf, size, 1) || full_io(fd[c], buf, size, 0))
 				return 1;
+			if (slot_ns) {
+				if (t0 / slot_ns != slot) {
+					/* A slot ended: print it (inside the next slot's guard) and start the next. */
+					if (n[0] && n[1]) {
+						for (unsigned int h = 0; h < 2; h++) {
+							printf("%llu ", (unsigned long long)slot);
+							print_hist(hist[h], n[h]);
+						}
+					}
+					memset(hist[0], 0, HIST_BUCKETS * sizeof(uint64_t));
+					memset(hist[1], 0, HIST_BUCKETS * sizeof(uint64_t));
+					n[0] = n[1] = 0;
+					slot = t0 / slot_ns;
+				}
+				if (t0 % slot_ns < guard_ns)
+					continue;
+			}
 			hist[c][bucket_of(now_ns() - t0)]++;
 			n[c]++;
 		}
 	}
-	print_hist(hist[0], n[0]);
-	print_hist(hist[1], n[1]);
+	if (!slot_ns) {
+		print_hist(hist[0], n[0]);
+		print_hist(hist[1], n[1]);
+	}
 	return 0;
 }
 
