@@ -1173,6 +1173,30 @@ static __always_inline void report_nat(struct nf_conn *ct)
 	submit_record(r);
 }
 
+/*
+ * The same report from a netfilter hook (Linux 6.4+), attached after source NAT at POSTROUTING in the
+ * namespaces where NAT happens: only packets routed or sent there run it, not every packet queued on the
+ * node (a pod's packets to a pod on its bridge never do). The agent attaches it where the kernel has
+ * netfilter programs and falls back to the tracepoint elsewhere.
+ */
+#define FL_NF_ACCEPT 1
+
+/* struct bpf_nf_ctx, declared here so that a vmlinux.h from a kernel before 6.4 still builds the object. */
+struct fl_nf_ctx {
+	const void *state;
+	struct sk_buff *skb;
+};
+
+SEC("netfilter")
+int fl_nat_post(struct fl_nf_ctx *ctx)
+{
+	unsigned long nfct = ctx->skb->_nfct;
+
+	if ((nfct & FL_NFCT_INFO_MASK) == IP_CT_NEW)
+		report_nat((struct nf_conn *)(nfct & ~FL_NFCT_INFO_MASK));
+	return FL_NF_ACCEPT;
+}
+
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(fl_nat_xmit, struct sk_buff *skb)
 {

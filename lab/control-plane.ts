@@ -56,6 +56,8 @@ function agentArgs(plan: LabPlan, node: NodePlan, certs: Certificates, cgroupRoo
     "--listen-address", node.agentAddress,
     "--metrics-address", `${hostPort(node.agentAddress).host}:9965`,
     "--cgroup-root", cgroupRoot,
+    // The node's masquerade runs in its namespace, where the NAT hook has to be.
+    "--egress-nat-netns", `/run/netns/${node.netns}`,
     "--metadata-file", plan.metadataFile,
     "--tls-cert", path.join(certs.server, "tls.crt"),
     "--tls-key", path.join(certs.server, "tls.key"),

@@ -99,6 +99,8 @@ export class AgentDaemon {
       flushIntervalMs: config.flushIntervalMs,
       tcInterfaces: config.tcInterfaces,
       egressNat: config.egressNat,
+      egressNatNetns: config.egressNatNetns,
+      egressNatHook: config.egressNatHook,
     });
     const ingest = new RecordIngest({ ring: this.ring, columns: this.columns, builder, metrics: this.metrics, nat: this.nat, onNat: (r) => this.learnNat(r) });
     this.capture.onBatches((batch) => {
@@ -108,7 +110,8 @@ export class AgentDaemon {
     });
     this.attached = true;
     this.lossTimer = setInterval(() => this.pollLosses(), 1000);
-    this.log(`flowlens agent: node ${config.nodeName}, gRPC on port ${this.grpcPort}, metrics on port ${this.metricsPort}, observing ${config.cgroupRoot}`);
+    this.log(`flowlens agent: node ${config.nodeName}, gRPC on port ${this.grpcPort}, metrics on port ${this.metricsPort}, observing ${config.cgroupRoot}` +
+        (this.capture.natHook ? `, egress NAT from the ${this.capture.natHook} hook` : ""));
   }
 
   /** A NAT binding is no flow: it fills the translated source of its connection's flows, past and future. */

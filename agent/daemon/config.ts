@@ -19,6 +19,10 @@ export interface AgentConfig {
   tcInterfaces: string[];
   /** Attach the program that reports source NAT (translated source on flows). */
   egressNat: boolean;
+  /** Network namespaces where source NAT happens (empty: the agent's own). */
+  egressNatNetns: string[];
+  /** The NAT hook: netfilter where the kernel has it (auto), or the tracepoint, which sees every namespace. */
+  egressNatHook: "auto" | "netfilter" | "tracepoint";
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
 }
 
@@ -34,6 +38,8 @@ const FLAGS = {
   "ringbuf-bytes": { type: "string" },
   "tc-interface": { type: "string", multiple: true },
   "no-egress-nat": { type: "boolean" },
+  "egress-nat-netns": { type: "string", multiple: true },
+  "egress-nat-hook": { type: "string" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   "tls-client-ca": { type: "string" },
@@ -52,7 +58,11 @@ export const USAGE = `usage: flowlens agent [flags]
   --flush-interval DURATION how often active flows are reported (default 5s)
   --ringbuf-bytes SIZE      kernel ring buffer size, a power of two (e.g. 8MiB)
   --tc-interface NAME       also attach TC programs here (repeatable; only where no Cilium runs)
-  --no-egress-nat           do not report translated sources (saves a tracepoint run on every queued packet)
+  --no-egress-nat           do not report translated sources
+  --egress-nat-netns PATH   network namespace where source NAT happens, e.g. /run/netns/node-a (repeatable;
+                            default: the agent's own, the host's on a node)
+  --egress-nat-hook HOOK    auto (netfilter after source NAT where the kernel has it, Linux 6.4+), netfilter,
+                            or tracepoint (net_dev_queue: every namespace, but runs for every queued packet)
   --tls-cert FILE --tls-key FILE [--tls-client-ca FILE]   serve gRPC over TLS (mTLS with a client CA)
 
 Every flag can be set in the environment as FLOWLENS_<FLAG>, e.g. FLOWLENS_NODE_NAME.
@@ -132,6 +142,15 @@ export function parseAgentConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   const tcFromArgs = v["tc-interface"] as string[] | undefined;
   const tcEnv = env[envName("tc-interface")];
   const tcInterfaces = tcFromArgs ?? (tcEnv ? tcEnv.split(",").map((s) => s.trim()).filter(Boolean) : []);
+  const natNetnsEnv = env[envName("egress-nat-netns")];
+  const egressNatNetns = (v["egress-nat-netns"] as string[] | undefined) ?? (natNetnsEnv ? natNetnsEnv.split(",").map((s) => s.trim()).filter(Boolean) : []);
+  const egressNatHook = str("egress-nat-hook") ?? "auto";
+  if (egressNatHook !== "auto" && egressNatHook !== "netfilter" && egressNatHook !== "tracepoint") {
+    throw new ConfigError(`--egress-nat-hook ${egressNatHook}: expected auto, netfilter or tracepoint`);
+  }
+  for (const ns of egressNatNetns) {
+    if (!fs.existsSync(ns)) throw new ConfigError(`--egress-nat-netns ${ns}: no such file; pass a network namespace such as /run/netns/NAME or /proc/PID/ns/net`);
+  }
 
   const cgroupRoot = str("cgroup-root") ?? DEFAULT_CGROUP_ROOT;
   if (!fs.existsSync(cgroupRoot) || !fs.statSync(cgroupRoot).isDirectory()) {
@@ -156,6 +175,8 @@ export function parseAgentConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     ringbufBytes,
     tcInterfaces,
     egressNat: !bool("no-egress-nat"),
+    egressNatNetns,
+    egressNatHook,
     tls: certFile && keyFile ? { certFile, keyFile, clientCaFile } : undefined,
   };
 }

@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { netnsInodesUnder, resolveCgroupRoot, type CgroupRoot } from "./cgroup-scope";
+import { attachEgressNat, type NatHook } from "./egress-nat";
 import { loadNative, type NativeBpfObject } from "./native";
 import {
   bootToWallClockOffsetNs,
@@ -62,8 +63,15 @@ export interface KernelCaptureOptions {
   readonly objectPath?: string;
   /** Capacity of each flow table (LRU). @default 65536 */
   readonly flowTableEntries?: number;
-  /** Report source-translated connections (nat records) from the net_dev_queue tracepoint. @default true */
+  /** Report source-translated connections (nat records). @default true */
   readonly egressNat?: boolean;
+  /**
+   * Network namespaces where source NAT happens (paths such as /proc/1/ns/net or /run/netns/node-a): the NAT
+   * hook goes there. @default this process's own namespace (a node agent runs in the host's)
+   */
+  readonly egressNatNetns?: string[];
+  /** Which NAT hook: netfilter where the kernel has it ("auto"), or one of them. @default "auto" */
+  readonly egressNatHook?: "auto" | NatHook;
 }
 
 export interface LossStats {
@@ -98,7 +106,6 @@ export function setObservedRoot(obj: NativeBpfObject, root: CgroupRoot): void {
   config.writeUInt32LE(root.level, 8);
   obj.mapUpdate("fl_config", u32Key(0), config);
 }
-export const NAT_PROGRAM = "fl_nat_xmit";
 const FLOW_MAPS: Array<{ map: string; hook: Hook }> = [
   { map: "fl_flows", hook: "cgroup_skb" },
   { map: "fl_tc_flows", hook: "tc" },
@@ -172,6 +179,8 @@ function validate(opts: KernelCaptureOptions): Required<Omit<KernelCaptureOption
     flowTableEntries,
     tcInterfaces: opts.tcInterfaces ?? [],
     egressNat: opts.egressNat ?? true,
+    egressNatNetns: opts.egressNatNetns ?? [],
+    egressNatHook: opts.egressNatHook ?? "auto",
     objectPath: opts.objectPath ?? DEFAULT_OBJECT_PATH,
   };
 }
@@ -196,6 +205,8 @@ export class KernelCapture {
   /** Each open socket flow's packet count at the previous flush, by key. */
   private socketPackets = new Map<string, bigint>();
   private closed = false;
+  /** Where NAT bindings are read (netfilter where the kernel has it), or null when not reported. */
+  natHook: NatHook | null = null;
   /** The flow tables in use: the TC one only when TC programs are attached. */
   private readonly flowMaps: typeof FLOW_MAPS;
 
@@ -208,7 +219,7 @@ export class KernelCapture {
       maxEntries: { fl_events: o.ringBufferBytes, fl_flows: o.flowTableEntries, fl_tc_flows: o.flowTableEntries },
     });
     try {
-      return new KernelCapture(obj, root, o.flushIntervalMs, tcIfindexes, o.egressNat);
+      return new KernelCapture(obj, root, o.flushIntervalMs, tcIfindexes, o.egressNat ? { netns: o.egressNatNetns, hook: o.egressNatHook } : null);
     } catch (err) {
       obj.close();
       throw err;
@@ -220,7 +231,7 @@ export class KernelCapture {
     readonly root: CgroupRoot,
     readonly flushIntervalMs: number,
     tcIfindexes: Array<{ name: string; ifindex: number }>,
-    egressNat: boolean,
+    egressNat: { netns: readonly string[]; hook: "auto" | NatHook } | null,
   ) {
     setObservedRoot(obj, root);
     this.refreshNetns();
@@ -229,7 +240,7 @@ export class KernelCapture {
       this.emit({ bytes: this.batchBytes, count, bootToWallNs: bootToWallClockOffsetNs() });
     });
     for (const prog of TRACING_PROGRAMS) obj.attachTracing(prog);
-    if (egressNat) obj.attachTracing(NAT_PROGRAM);
+    if (egressNat) this.natHook = attachEgressNat(obj, egressNat.netns, egressNat.hook).hook;
     obj.attachCgroup("fl_cgroup_ingress", root.dir);
     obj.attachCgroup("fl_cgroup_egress", root.dir);
     for (const { name, ifindex } of tcIfindexes) {

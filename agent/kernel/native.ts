@@ -30,6 +30,10 @@ export interface NativeBpfObject {
   attachCgroup(program: string, cgroupDir: string): number;
   attachTracing(program: string): number;
   attachTcx(program: string, ifindex: number, direction: "ingress" | "egress"): number;
+  /** A netfilter link (Linux 6.4+) in the namespace at netnsPath ("" or omitted: this process's own). */
+  attachNetfilter(program: string, pf: number, hooknum: number, priority: number, netnsPath?: string): number;
+  /** Whether the program is loaded (netfilter programs are left out where the kernel has none). */
+  programLoaded(program: string): boolean;
   detach(attachmentId: number): boolean;
   attachments(): number;
   mapInfo(map: string): MapInfo;

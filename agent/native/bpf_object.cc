@@ -3,11 +3,14 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <malloc.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "load_errors.h"
@@ -18,8 +21,50 @@ namespace {
 // Not in libbpf 1.1.2's headers; the kernel (6.6+) accepts them through BPF_LINK_CREATE.
 constexpr int kTcxIngress = 46;
 constexpr int kTcxEgress = 47;
+// Netfilter programs and links (Linux 6.4+), also unknown to libbpf 1.1.2.
+constexpr int kProgTypeNetfilter = 32;
+constexpr int kAttachNetfilter = 45;
 
 std::string Errno(int err) { return strerror(err < 0 ? -err : err); }
+
+// Whether the kernel loads netfilter programs: a two-instruction one (return NF_ACCEPT).
+bool KernelHasNetfilterPrograms() {
+  const bpf_insn insns[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 1},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = static_cast<bpf_attach_type>(kAttachNetfilter));
+  int fd = bpf_prog_load(static_cast<bpf_prog_type>(kProgTypeNetfilter), "fl_nf_probe", "GPL", insns, 2, &opts);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
+
+// Runs fn with this thread in the network namespace at netnsPath (empty: where it is), then returns.
+// A netfilter link hooks into the namespace of the thread that creates it.
+int InNetns(const std::string& netnsPath, const std::function<int()>& fn, std::string* why) {
+  if (netnsPath.empty()) return fn();
+  int target = open(netnsPath.c_str(), O_RDONLY | O_CLOEXEC);
+  if (target < 0) {
+    *why = "cannot open network namespace " + netnsPath + " (" + Errno(errno) + ")";
+    return -1;
+  }
+  int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home < 0 || setns(target, CLONE_NEWNET) != 0) {
+    *why = "cannot enter network namespace " + netnsPath + " (" + Errno(errno) + ")";
+    close(target);
+    if (home >= 0) close(home);
+    return -1;
+  }
+  int result = fn();
+  int err = errno;
+  // Returning cannot fail for a namespace this thread was in; abort rather than run on in the wrong one.
+  if (setns(home, CLONE_NEWNET) != 0) abort();
+  close(home);
+  close(target);
+  errno = err;
+  return result;
+}
 
 std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
   if (info.Length() <= i || !info[i].IsString())
@@ -45,6 +90,8 @@ Napi::Function BpfObject::Define(Napi::Env env) {
                      {
                          InstanceMethod("attachCgroup", &BpfObject::AttachCgroup),
                          InstanceMethod("attachTracing", &BpfObject::AttachTracing),
+                         InstanceMethod("attachNetfilter", &BpfObject::AttachNetfilter),
+                         InstanceMethod("programLoaded", &BpfObject::ProgramLoaded),
                          InstanceMethod("attachTcx", &BpfObject::AttachTcx),
                          InstanceMethod("detach", &BpfObject::Detach),
                          InstanceMethod("attachments", &BpfObject::Attachments),
@@ -99,6 +146,20 @@ BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObjec
                                           " (" + Errno(err) + ")");
         }
       }
+    }
+  }
+  // Netfilter programs: typed by hand (libbpf 1.1.2 does not know their section), and left out where
+  // the kernel cannot load them, so the rest of the object still loads there.
+  bpf_program* prog;
+  bool netfilter = false, netfilterProbed = false;
+  bpf_object__for_each_program(prog, obj_) {
+    if (strcmp(bpf_program__section_name(prog), "netfilter") != 0) continue;
+    if (!netfilterProbed) netfilter = KernelHasNetfilterPrograms(), netfilterProbed = true;
+    if (netfilter) {
+      bpf_program__set_type(prog, static_cast<bpf_prog_type>(kProgTypeNetfilter));
+      bpf_program__set_expected_attach_type(prog, static_cast<bpf_attach_type>(kAttachNetfilter));
+    } else {
+      bpf_program__set_autoload(prog, false);
     }
   }
   int err = bpf_object__load(obj_);
@@ -192,6 +253,41 @@ Napi::Value BpfObject::AttachTracing(const Napi::CallbackInfo& info) {
   bpf_link* link = bpf_program__attach(Program(env, name));
   if (!link) throw Napi::Error::New(env, "attaching " + name + " failed: " + Errno(errno));
   return AddAttachment(env, {link, -1});
+}
+
+// attachNetfilter(program, pf, hooknum, priority, netnsPath): a netfilter link (fd-based) in the namespace at
+// netnsPath ("" for this process's own), e.g. pf 2 (IPv4), hooknum 4 (POSTROUTING), priority 101 (after SNAT).
+Napi::Value BpfObject::AttachNetfilter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = StringArg(info, 0, "program name");
+  for (size_t i = 1; i <= 3; i++)
+    if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(env, "pf, hooknum and priority must be numbers");
+  uint32_t pf = info[1].As<Napi::Number>().Uint32Value();
+  uint32_t hooknum = info[2].As<Napi::Number>().Uint32Value();
+  int32_t priority = info[3].As<Napi::Number>().Int32Value();
+  std::string netns = info.Length() > 4 && info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : "";
+  int progFd = bpf_program__fd(Program(env, name));
+  const std::string what = "attaching " + name + " to netfilter hook " + std::to_string(hooknum) + " of family " +
+                           std::to_string(pf) + (netns.empty() ? "" : " in " + netns) + " failed: ";
+  if (progFd < 0) throw Napi::Error::New(env, what + "it is not loaded (netfilter programs need Linux 6.4 or later)");
+  // libbpf 1.1.2's bpf_attr has no netfilter member: it follows link_create's four leading words.
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.link_create.prog_fd = progFd;
+  attr.link_create.attach_type = kAttachNetfilter;
+  uint32_t* netfilterOpts = reinterpret_cast<uint32_t*>(&attr.link_create.target_btf_id);
+  netfilterOpts[0] = pf;
+  netfilterOpts[1] = hooknum;
+  memcpy(&netfilterOpts[2], &priority, sizeof(priority));
+  std::string why;
+  int fd = InNetns(netns, [&] { return static_cast<int>(syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr))); }, &why);
+  if (fd < 0) throw Napi::Error::New(env, what + (why.empty() ? Errno(errno) : why));
+  return AddAttachment(env, {nullptr, fd});
+}
+
+// programLoaded(program): whether the kernel holds it (netfilter programs are left out on older kernels).
+Napi::Value BpfObject::ProgramLoaded(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), bpf_program__fd(Program(info.Env(), StringArg(info, 0, "program name"))) >= 0);
 }
 
 // attachTcx(program, ifindex, "ingress" | "egress"): a tcx link (fd-based, goes away with the process).

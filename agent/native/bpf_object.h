@@ -28,12 +28,14 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
  private:
   struct Attachment {
     bpf_link* link = nullptr;  // libbpf-managed link
-    int fd = -1;               // raw link fd (tcx), when link is null
+    int fd = -1;               // raw link fd (tcx, netfilter), when link is null
   };
 
   Napi::Value AttachCgroup(const Napi::CallbackInfo& info);
   Napi::Value AttachTracing(const Napi::CallbackInfo& info);
   Napi::Value AttachTcx(const Napi::CallbackInfo& info);
+  Napi::Value AttachNetfilter(const Napi::CallbackInfo& info);
+  Napi::Value ProgramLoaded(const Napi::CallbackInfo& info);
   Napi::Value Detach(const Napi::CallbackInfo& info);
   Napi::Value Attachments(const Napi::CallbackInfo& info);
   Napi::Value MapInfo(const Napi::CallbackInfo& info);

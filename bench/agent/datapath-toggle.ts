@@ -3,7 +3,8 @@
  * client alternates round trips between an observed and an unobserved connection (rr pair, per time slot).
  *
  * The agent's object is loaded once, as the daemon loads it, and its programs (cgroup_skb ingress and egress on
- * the observed group, the socket-state, retransmit, kfree_skb and egress NAT tracepoints) are attached for
+ * the observed group, the socket-state, retransmit and kfree_skb tracepoints, the egress NAT hook where the
+ * daemon puts it by default: netfilter POSTROUTING in this namespace, or the tracepoint) are attached for
  * some slots and detached for others, in groups of four ordered D A A D or A D D A. The connections are
  * made with everything attached, so they count on TCP's counters as the agent's connections do; detaching
  * leaves their socket storage in place. Slots are short (default 400 ms) because this machine's round trip
@@ -14,8 +15,8 @@
  * From each group of four slots, each percentile of its attached slots over its detached slots (geometric
  * means), for:
  * - the observed connection: the agent's whole kernel-side cost to a packet it observes (the primary figure);
- * - the unobserved connection: what the agent costs packets it does not observe (the NAT tracepoint runs for
- *   every packet queued on any device; the cgroup hooks' global switch);
+ * - the unobserved connection: what the agent costs packets it does not observe (the NAT hook; the cgroup
+ *   hooks' global switch, which sends every socket's packets through the cgroup BPF path);
  * - their ratio: the per-socket part alone.
  * Estimates are geometric means over groups, 95% bootstrap intervals over groups; the A/A control compares
  * the two detached slots of each group. The daemon's userspace is not running here: datapath.ts measures
@@ -25,7 +26,8 @@
  *        NICE=-5 RESAMPLES=1000 NAT=1
  */
 import { execFileSync } from "node:child_process";
-import { DEFAULT_OBJECT_PATH, NAT_PROGRAM, setObservedRoot, TRACING_PROGRAMS } from "../../agent/kernel/capture";
+import { DEFAULT_OBJECT_PATH, setObservedRoot, TRACING_PROGRAMS } from "../../agent/kernel/capture";
+import { attachEgressNat } from "../../agent/kernel/egress-nat";
 import { resolveCgroupRoot } from "../../agent/kernel/cgroup-scope";
 import { loadNative, type NativeBpfObject } from "../../agent/kernel/native";
 import { buildTool, envCpuList, envNumber, loadAverage } from "./common";
@@ -39,7 +41,7 @@ const GUARD_MS = envNumber("GUARD_MS", 60, (n) => Number.isInteger(n) && n >= 1 
 const REQUEST_BYTES = envNumber("REQUEST_BYTES", 64, (n) => Number.isInteger(n) && n >= 1 && n <= 65536, "a request size from 1 to 65536 bytes");
 const NICE = envNumber("NICE", -5, (n) => Number.isInteger(n) && n >= -20 && n <= 19, "a nice value from -20 to 19 for client and servers");
 const RESAMPLES = envNumber("RESAMPLES", 1000, (n) => Number.isInteger(n) && n >= 100, "at least 100 bootstrap resamples");
-const NAT = envNumber("NAT", 1, (n) => n === 0 || n === 1, "1 (attach the egress NAT tracepoint, as the agent does by default) or 0") === 1;
+const NAT = envNumber("NAT", 1, (n) => n === 0 || n === 1, "1 (attach the egress NAT hook, as the agent does by default) or 0") === 1;
 const CPU = envCpuList("CPU", "1");
 const AGENT_CPUS = envCpuList("AGENT_CPUS", "0");
 const PERCENTILES = [0.5, 0.9, 0.99, 0.999];
@@ -51,7 +53,7 @@ const PATTERN = [false, true, true, false, true, false, false, true];
 /** The agent's programs on `group`, attached; returns the attachment ids. */
 function attachAll(obj: NativeBpfObject, group: string): number[] {
   const ids = TRACING_PROGRAMS.map((p) => obj.attachTracing(p));
-  if (NAT) ids.push(obj.attachTracing(NAT_PROGRAM));
+  if (NAT) ids.push(...attachEgressNat(obj, []).attachments);
   ids.push(obj.attachCgroup("fl_cgroup_ingress", group), obj.attachCgroup("fl_cgroup_egress", group));
   return ids;
 }

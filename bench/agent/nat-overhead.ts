@@ -1,5 +1,6 @@
 /**
- * What the egress NAT program costs the datapath: it runs on every packet a device queues (net_dev_queue),
+ * What the egress NAT tracepoint costs the datapath (the fallback hook where the kernel has no netfilter
+ * programs, and the chart's): it runs on every packet a device queues (net_dev_queue),
  * NAT'd or not. TCP request/response latency and bulk throughput between two test pods (198.18.2.0/24,
  * no NAT: the common path, where the program only checks the packet's conntrack state) with the kernel
  * capture attached with and without that program, alternated within one run (ABBA order); then its cost

@@ -117,6 +117,9 @@ describe("the flowlens chart", () => {
     const agentArgs = (profile: string) => containerArgs(findObject(render(profile), "DaemonSet", "flowlens-agent"), "agent");
     expect(agentArgs("standard without egress NAT reporting")).toContain("--no-egress-nat");
     expect(agentArgs("standard")).not.toContain("--no-egress-nat");
+    // In its own network namespace the agent reads NAT bindings from the tracepoint, which sees the host's.
+    expect(agentArgs("standard")).toContain("--egress-nat-hook=tracepoint");
+    expect(agentArgs("standard without egress NAT reporting")).not.toContain("--egress-nat-hook=tracepoint");
   });
 
   test("every flag the chart passes is one the component documents", () => {

@@ -11,6 +11,7 @@ async function startNatAgent(net: NatRouter, extra: string[]): Promise<RunningAg
     "--listen-address", "127.0.0.1:0",
     "--metrics-address", "127.0.0.1:0",
     "--cgroup-root", net.cgroupRoot,
+    "--egress-nat-netns", `/run/netns/${net.router}`,
     "--flush-interval", "500ms",
     ...extra,
   ]);

@@ -34,6 +34,15 @@ describe("agent configuration", () => {
     expect(parseAgentConfig(["--cgroup-root", dir], { FLOWLENS_NO_EGRESS_NAT: "true" })!.egressNat).toBe(false);
   });
 
+  test("the NAT hook goes to the agent's own namespace on the auto hook unless told where and which", () => {
+    expect(parseAgentConfig(["--cgroup-root", dir], {})).toMatchObject({ egressNatNetns: [], egressNatHook: "auto" });
+    const c = parseAgentConfig(["--cgroup-root", dir, "--egress-nat-netns", "/proc/self/ns/net", "--egress-nat-hook", "tracepoint"], {})!;
+    expect(c).toMatchObject({ egressNatNetns: ["/proc/self/ns/net"], egressNatHook: "tracepoint" });
+    expect(parseAgentConfig(["--cgroup-root", dir], { FLOWLENS_EGRESS_NAT_NETNS: "/proc/self/ns/net, /proc/thread-self/ns/net" })!.egressNatNetns).toEqual(["/proc/self/ns/net", "/proc/thread-self/ns/net"]);
+    expect(() => parseAgentConfig(["--cgroup-root", dir, "--egress-nat-netns", "/run/netns/flowlens-none"], {})).toThrow("--egress-nat-netns /run/netns/flowlens-none: no such file");
+    expect(() => parseAgentConfig(["--cgroup-root", dir, "--egress-nat-hook", "kprobe"], {})).toThrow("--egress-nat-hook kprobe: expected auto, netfilter or tracepoint");
+  });
+
   test("--help returns no config", () => {
     expect(parseAgentConfig(["--help"], {})).toBeNull();
   });

@@ -1,21 +1,29 @@
 /**
  * Egress NAT seen by the real kernel programs: a client in the observed cgroup connects through a router
- * namespace that masquerades one destination and not another (nat-router.ts).
+ * namespace that masquerades one destination and not another (nat-router.ts). Both NAT hooks: netfilter
+ * after source NAT in the router's namespace (the default), and the net_dev_queue tracepoint.
  */
 import { KernelCapture } from "../../../agent/kernel/capture";
 import { IPPROTO_TCP, IPPROTO_UDP, type KernelRecord } from "../../../agent/kernel/record";
 import { RecordLog } from "./helpers";
 import { CLIENT_IP, MASQUERADED_IP, NatRouter, NO_SNAT_IP, ROUTER_OUTER_IP } from "./nat-router";
 
-describe("KernelCapture on egress NAT", () => {
+describe.each([
+  { hook: "netfilter" as const, port: 5100 },
+  { hook: "tracepoint" as const, port: 5110 },
+])("KernelCapture on egress NAT, $hook hook", ({ hook, port }) => {
   let net: NatRouter;
   let capture: KernelCapture;
   let log: RecordLog;
 
   beforeAll(() => {
     net = new NatRouter();
-    capture = KernelCapture.open({ cgroupRoot: net.cgroupRoot, flushIntervalMs: 60_000 });
+    capture = KernelCapture.open({ cgroupRoot: net.cgroupRoot, flushIntervalMs: 60_000, egressNatNetns: [`/run/netns/${net.router}`], egressNatHook: hook });
     log = new RecordLog(capture);
+  });
+
+  test(`the capture reads NAT bindings from the ${hook} hook`, () => {
+    expect(capture.natHook).toBe(hook);
   });
 
   afterAll(async () => {
@@ -26,13 +34,13 @@ describe("KernelCapture on egress NAT", () => {
   const natTo = (dst: string, dport: number) => (r: KernelRecord) => r.kind === "nat" && r.dstAddr === dst && r.dstPort === dport;
 
   test("a masqueraded TCP connection yields one nat record: original tuple and the router's address", async () => {
-    const server = await net.serverTraffic(["tcp-server", MASQUERADED_IP, 5101, 100, 200]);
+    const server = await net.serverTraffic(["tcp-server", MASQUERADED_IP, port + 1, 100, 200]);
     const serverExit = new Promise((r) => server.on("exit", r));
-    net.clientTraffic(["tcp-client", MASQUERADED_IP, 5101, 100, 200]);
+    net.clientTraffic(["tcp-client", MASQUERADED_IP, port + 1, 100, 200]);
     await serverExit;
 
-    const [syn] = await log.waitFor("client SYN", (r) => r.kind === "flow_start" && r.dstAddr === MASQUERADED_IP && r.dstPort === 5101 && r.direction === "egress");
-    const nat = await log.waitFor("nat record", natTo(MASQUERADED_IP, 5101));
+    const [syn] = await log.waitFor("client SYN", (r) => r.kind === "flow_start" && r.dstAddr === MASQUERADED_IP && r.dstPort === port + 1 && r.direction === "egress");
+    const nat = await log.waitFor("nat record", natTo(MASQUERADED_IP, port + 1));
     expect(nat).toHaveLength(1);
     expect(nat[0]).toMatchObject({
       hook: "nat",
@@ -52,23 +60,55 @@ describe("KernelCapture on egress NAT", () => {
   });
 
   test("UDP to a masqueraded destination is reported once per connection, not per datagram", async () => {
-    const server = await net.serverTraffic(["udp-server", MASQUERADED_IP, 5102, 5]);
+    const server = await net.serverTraffic(["udp-server", MASQUERADED_IP, port + 2, 5]);
     const serverExit = new Promise((r) => server.on("exit", r));
-    net.clientTraffic(["udp-send", MASQUERADED_IP, 5102, 64, 5]);
+    net.clientTraffic(["udp-send", MASQUERADED_IP, port + 2, 64, 5]);
     await serverExit;
-    const nat = await log.waitFor("UDP nat record", natTo(MASQUERADED_IP, 5102));
+    const nat = await log.waitFor("UDP nat record", natTo(MASQUERADED_IP, port + 2));
     expect(nat).toHaveLength(1);
     expect(nat[0]).toMatchObject({ protocol: IPPROTO_UDP, srcAddr: CLIENT_IP, xlatedSrcAddr: ROUTER_OUTER_IP });
   });
 
   test("a destination excluded from SNAT yields no nat record", async () => {
-    const server = await net.serverTraffic(["tcp-server", NO_SNAT_IP, 5103, 100, 200]);
+    const server = await net.serverTraffic(["tcp-server", NO_SNAT_IP, port + 3, 100, 200]);
     const serverExit = new Promise((r) => server.on("exit", r));
-    net.clientTraffic(["tcp-client", NO_SNAT_IP, 5103, 100, 200]);
+    net.clientTraffic(["tcp-client", NO_SNAT_IP, port + 3, 100, 200]);
     await serverExit;
-    await log.waitFor("client close", (r) => r.kind === "sock_close" && r.dstAddr === NO_SNAT_IP && r.dstPort === 5103);
+    await log.waitFor("client close", (r) => r.kind === "sock_close" && r.dstAddr === NO_SNAT_IP && r.dstPort === port + 3);
     // The masqueraded connection's record is there, so the program is running; none for this one.
-    expect(log.records.filter(natTo(MASQUERADED_IP, 5101))).toHaveLength(1);
+    expect(log.records.filter(natTo(MASQUERADED_IP, port + 1))).toHaveLength(1);
     expect(log.records.filter((r) => r.kind === "nat" && r.dstAddr === NO_SNAT_IP)).toHaveLength(0);
+  });
+});
+
+describe("the netfilter NAT hook", () => {
+  let net: NatRouter | undefined;
+  let capture: KernelCapture | undefined;
+
+  afterEach(async () => {
+    capture?.close();
+    capture = undefined;
+    await net?.destroy();
+    net = undefined;
+  });
+
+  test("in a namespace where nothing is translated (the client's), it reports no binding", async () => {
+    net = new NatRouter();
+    capture = KernelCapture.open({ cgroupRoot: net.cgroupRoot, flushIntervalMs: 60_000, egressNatNetns: [`/run/netns/${net.client}`] });
+    const log = new RecordLog(capture);
+    expect(capture.natHook).toBe("netfilter");
+    const server = await net.serverTraffic(["tcp-server", MASQUERADED_IP, 5121, 100, 200]);
+    const serverExit = new Promise((r) => server.on("exit", r));
+    net.clientTraffic(["tcp-client", MASQUERADED_IP, 5121, 100, 200]);
+    await serverExit;
+    await log.waitFor("client close", (r) => r.kind === "sock_close" && r.dstAddr === MASQUERADED_IP && r.dstPort === 5121);
+    expect(log.records.filter((r) => r.kind === "nat")).toEqual([]);
+  });
+
+  test("a namespace path that does not exist is an error naming it, and nothing stays attached", () => {
+    net = new NatRouter();
+    expect(() => KernelCapture.open({ cgroupRoot: net!.cgroupRoot, egressNatNetns: ["/run/netns/flowlens-no-such-ns"] })).toThrow(
+      "cannot open network namespace /run/netns/flowlens-no-such-ns (No such file or directory)",
+    );
   });
 });
