@@ -84,7 +84,7 @@ async function main(): Promise<void> {
   console.log(`load average at start: ${loadAverage()}`);
   console.log(
     `${SECONDS} s of ${REQUEST_BYTES}-byte round trips alternating between an observed and an unobserved connection, client and servers on CPU ${CPU} ` +
-      `(nice ${NICE}); the agent's programs${NAT ? " (NAT tracepoint included)" : " (without the NAT tracepoint)"} switched every ${SLOT_MS} ms slot, ` +
+      `(nice ${NICE}); the agent's programs${NAT ? " (NAT hook included)" : " (without the NAT hook)"} switched every ${SLOT_MS} ms slot, ` +
       `the first ${GUARD_MS} ms of each slot left out`,
   );
   const pods = new PairedPods();
