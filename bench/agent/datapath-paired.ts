@@ -25,6 +25,8 @@ import { AgentProcess } from "./agent-process";
 import { buildTool, envCpuList, envNumber, loadAverage } from "./common";
 import { PooledHistogram, type SparseHistogram } from "./latency-histogram";
 import { PairedPods } from "./paired-pods";
+import { AGENT_SETTLE_MS, type Arm, formatRatios, P99, PERCENTILE_NAMES, PERCENTILES, QUAD_ORDERS, verdict } from "./ratio-report";
+import type { Interval } from "./bootstrap";
 import { geometricMeans, pairedRatios } from "./paired-ratio";
 
 const QUADS = envNumber("QUADS", 30, (n) => Number.isInteger(n) && n >= 2, "a whole number of D A A D quads, at least 2");
@@ -36,16 +38,6 @@ const CPU = envCpuList("CPU", "1");
 const AGENT_CPUS = envCpuList("AGENT_CPUS", "0");
 /** Extra `flowlens agent` flags for the attached blocks. */
 const AGENT_ARGS = (process.env.AGENT_ARGS ?? "").split(/\s+/).filter(Boolean);
-const PERCENTILES = [0.5, 0.9, 0.99, 0.999];
-const PERCENTILE_NAMES = ["p50", "p90", "p99", "p99.9"];
-const P99 = 2;
-const AGENT_SETTLE_MS = 500;
-
-type Arm = "attached" | "detached1" | "detached2";
-const QUAD_ORDERS: Arm[][] = [
-  ["detached1", "attached", "attached", "detached2"],
-  ["detached2", "attached", "attached", "detached1"],
-];
 
 interface Block {
   arm: Arm;
@@ -65,15 +57,7 @@ function quadRatios(quads: Block[][], measure: (b: Block) => number[], numerator
   });
 }
 
-function fmt(values: number[], intervals: Array<{ low: number; high: number }>): string {
-  return PERCENTILE_NAMES.map((name, i) => `${name} ${values[i].toFixed(3)} [${intervals[i].low.toFixed(3)}, ${intervals[i].high.toFixed(3)}]`).join("  ");
-}
-
-function verdict(value: number, low: number, high: number): string {
-  if (high <= 1.03) return `p99 ratio ${value.toFixed(3)}: target (at most 1.03) met, the whole 95% interval is at or below it`;
-  if (low > 1.03) return `p99 ratio ${value.toFixed(3)}: target (at most 1.03) missed, the whole 95% interval is above it`;
-  return `p99 ratio ${value.toFixed(3)}: target (at most 1.03) ${value <= 1.03 ? "met" : "missed"} by the estimate, but the 95% interval straddles it`;
-}
+const fmt = (values: number[], intervals: Interval[]) => formatRatios(PERCENTILE_NAMES, values, intervals);
 
 async function main(): Promise<void> {
   const rr = buildTool("rr");
@@ -146,7 +130,7 @@ async function main(): Promise<void> {
     console.log(`  per observed socket, paired round trip by round trip (attached/detached of observed/unobserved):`);
     console.log(`    agent:              ${fmt(paired.values, paired.intervals)}`);
     console.log(`    A/A control D2/D1:  ${fmt(control.values, control.intervals)}`);
-    console.log(`    ${verdict(paired.values[P99], paired.intervals[P99].low, paired.intervals[P99].high)}`);
+    console.log(`    ${verdict("p99 ratio", paired.values[P99], paired.intervals[P99], 1.03, true)}`);
     console.log(`  global, on the unobserved connection by block alternation (attached/detached):`);
     console.log(`    agent:              ${fmt(global.values, global.intervals)}`);
     console.log(`    A/A control D2/D1:  ${fmt(globalControl.values, globalControl.intervals)}`);

@@ -34,6 +34,8 @@ import { buildTool, envCpuList, envNumber, loadAverage } from "./common";
 import { PooledHistogram, type SparseHistogram } from "./latency-histogram";
 import { geometricMeans, pairedRatios } from "./paired-ratio";
 import { PairedPods } from "./paired-pods";
+import { formatRatios, P99, PERCENTILE_NAMES, PERCENTILES, verdict } from "./ratio-report";
+import type { Interval } from "./bootstrap";
 
 const SECONDS = envNumber("SECONDS", 240, (n) => n >= 10, "seconds of round trips, at least 10");
 const SLOT_MS = envNumber("SLOT_MS", 400, (n) => Number.isInteger(n) && n >= 50, "a slot length in whole ms, at least 50");
@@ -44,9 +46,6 @@ const RESAMPLES = envNumber("RESAMPLES", 1000, (n) => Number.isInteger(n) && n >
 const NAT = envNumber("NAT", 1, (n) => n === 0 || n === 1, "1 (attach the egress NAT hook, as the agent does by default) or 0") === 1;
 const CPU = envCpuList("CPU", "1");
 const AGENT_CPUS = envCpuList("AGENT_CPUS", "0");
-const PERCENTILES = [0.5, 0.9, 0.99, 0.999];
-const PERCENTILE_NAMES = ["p50", "p90", "p99", "p99.9"];
-const P99 = 2;
 /** Slot states in groups of four, D A A D then A D D A, so drift cancels within each pair of groups. */
 const PATTERN = [false, true, true, false, true, false, false, true];
 
@@ -67,15 +66,7 @@ interface Slot {
   unobserved: number[];
 }
 
-function fmt(values: number[], intervals: Array<{ low: number; high: number }>): string {
-  return PERCENTILE_NAMES.map((name, i) => `${name} ${values[i].toFixed(3)} [${intervals[i].low.toFixed(3)}, ${intervals[i].high.toFixed(3)}]`).join("  ");
-}
-
-function verdict(name: string, value: number, low: number, high: number): string {
-  if (high <= 1.03) return `${name} ${value.toFixed(3)}: target (at most 1.03) met, the whole 95% interval is at or below it`;
-  if (low > 1.03) return `${name} ${value.toFixed(3)}: target (at most 1.03) missed, the whole 95% interval is above it`;
-  return `${name} ${value.toFixed(3)}: target (at most 1.03) ${value <= 1.03 ? "met" : "missed"} by the estimate, but the 95% interval straddles it`;
-}
+const fmt = (values: number[], intervals: Interval[]) => formatRatios(PERCENTILE_NAMES, values, intervals);
 
 async function main(): Promise<void> {
   const rr = buildTool("rr");
@@ -169,7 +160,7 @@ async function main(): Promise<void> {
       console.log(`    agent:              ${fmt(agent.values, agent.intervals)}`);
       console.log(`    A/A control:        ${fmt(control.values, control.intervals)}`);
     }
-    console.log(`  ${verdict("p99 ratio (observed connection)", primary!.values[P99], primary!.intervals[P99].low, primary!.intervals[P99].high)}`);
+    console.log(`  ${verdict("p99 ratio (observed connection)", primary!.values[P99], primary!.intervals[P99], 1.03, true)}`);
   } finally {
     detachAll();
     obj.close();

@@ -24,6 +24,7 @@ import { TestPods } from "../../test/agent/kernel/pods";
 import { AgentProcess, type AgentRunSummary } from "./agent-process";
 import { bootstrapIntervals, type Interval } from "./bootstrap";
 import { pairedRatios } from "./paired-ratio";
+import { AGENT_SETTLE_MS, type Arm, formatRatios, P99, PERCENTILE_NAMES, PERCENTILES, QUAD_ORDERS, verdict } from "./ratio-report";
 import type { ProgramStats } from "../../agent/kernel/capture";
 import { buildTool, envCpuList, envNumber, loadAverage, runAsync, withBpfStats } from "./common";
 import { parseHistogram, PooledHistogram, type SparseHistogram } from "./latency-histogram";
@@ -40,17 +41,6 @@ const AGENT_CPUS = envCpuList("AGENT_CPUS", "0");
 /** Extra `flowlens agent` flags for the attached blocks, e.g. "--no-egress-nat" to leave NAT reporting out. */
 const AGENT_ARGS = (process.env.AGENT_ARGS ?? "").split(/\s+/).filter(Boolean);
 const PORT = 5201;
-const PERCENTILES = [0.5, 0.9, 0.99, 0.999];
-const PERCENTILE_NAMES = ["p50", "p90", "p99", "p99.9"];
-const P99 = 2;
-/** Lets the daemon finish starting (module loading, first timers) before a block is timed. */
-const AGENT_SETTLE_MS = 500;
-
-type Arm = "attached" | "detached1" | "detached2";
-const QUAD_ORDERS: Arm[][] = [
-  ["detached1", "attached", "attached", "detached2"],
-  ["detached2", "attached", "attached", "detached1"],
-];
 
 interface Block {
   arm: Arm;
@@ -82,16 +72,7 @@ const isAttached = (a: Arm) => a === "attached";
 const isDetached = (a: Arm) => a !== "attached";
 
 function fmtRatios(values: number[], intervals: Interval[]): string {
-  const cells = [...PERCENTILE_NAMES, "throughput"].map((name, i) => `${name} ${values[i].toFixed(3)} [${intervals[i].low.toFixed(3)}, ${intervals[i].high.toFixed(3)}]`);
-  return cells.join("  ");
-}
-
-function verdict(name: string, value: number, interval: Interval, target: number, atMost: boolean): string {
-  const ok = (v: number) => (atMost ? v <= target : v >= target);
-  const bound = atMost ? "at most" : "at least";
-  if (ok(interval.high) && ok(interval.low)) return `${name} ${value.toFixed(3)}: target (${bound} ${target}) met, the whole 95% interval is on the right side`;
-  if (!ok(interval.high) && !ok(interval.low)) return `${name} ${value.toFixed(3)}: target (${bound} ${target}) missed, the whole 95% interval is on the wrong side`;
-  return `${name} ${value.toFixed(3)}: target (${bound} ${target}) ${ok(value) ? "met by the estimate" : "missed by the estimate"}, but the 95% interval straddles it`;
+  return formatRatios([...PERCENTILE_NAMES, "throughput"], values, intervals);
 }
 
 /**

@@ -101,6 +101,17 @@ function attachAsTheAgent(obj: NativeBpfObject, cgroupRoot: string): void {
   if (NAT && programs.has(NAT_PROGRAM)) obj.attachTracing(NAT_PROGRAM);
 }
 
+/** Object indices in blocks ordered A B B A, reversed every other round, so drift cancels. */
+function abbaOrder(): number[] {
+  const blocks: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = OBJECTS.map((_, i) => i);
+    if (round % 2 === 1) order.reverse();
+    blocks.push(...order, ...[...order].reverse());
+  }
+  return blocks;
+}
+
 interface LiveTotals {
   runs: Map<string, number>;
   ns: Map<string, number>;
@@ -126,28 +137,24 @@ async function live(native: NativeModule): Promise<void> {
     ];
     await runAsync(latencyCmd); // warm-up, nothing attached
     const alternate = async () => {
-      for (let round = 0; round < ROUNDS; round++) {
-        const order = OBJECTS.map((_, i) => i);
-        if (round % 2 === 1) order.reverse();
-        for (const i of [...order, ...[...order].reverse()]) {
-          if (OBJECTS[i] !== NO_OBJECT) {
-            obj = openObject(native, OBJECTS[i]);
-            attachAsTheAgent(obj, pods.cgroupRoot);
-          }
-          const before = obj?.programStats() ?? [];
-          const latency = parseHistogram(await runAsync(latencyCmd), `rr latency (${OBJECTS[i]})`);
-          const after = obj?.programStats() ?? [];
-          obj?.close();
-          obj = undefined;
-          const t = totals[i];
-          for (const a of after) {
-            const b = before.find((p) => p.id === a.id);
-            t.runs.set(a.name, (t.runs.get(a.name) ?? 0) + a.runCount - (b?.runCount ?? 0));
-            t.ns.set(a.name, (t.ns.get(a.name) ?? 0) + a.runTimeNs - (b?.runTimeNs ?? 0));
-          }
-          t.roundTrips += latency.count;
-          t.latency.add(latency);
+      for (const i of abbaOrder()) {
+        if (OBJECTS[i] !== NO_OBJECT) {
+          obj = openObject(native, OBJECTS[i]);
+          attachAsTheAgent(obj, pods.cgroupRoot);
         }
+        const before = obj?.programStats() ?? [];
+        const latency = parseHistogram(await runAsync(latencyCmd), `rr latency (${OBJECTS[i]})`);
+        const after = obj?.programStats() ?? [];
+        obj?.close();
+        obj = undefined;
+        const t = totals[i];
+        for (const a of after) {
+          const b = before.find((p) => p.id === a.id);
+          t.runs.set(a.name, (t.runs.get(a.name) ?? 0) + a.runCount - (b?.runCount ?? 0));
+          t.ns.set(a.name, (t.ns.get(a.name) ?? 0) + a.runTimeNs - (b?.runTimeNs ?? 0));
+        }
+        t.roundTrips += latency.count;
+        t.latency.add(latency);
       }
     };
     if (STATS) await withBpfStats(alternate);
@@ -184,21 +191,17 @@ async function paired(native: NativeModule): Promise<void> {
   try {
     await pods.start(rr, CPU, -5);
     await pods.measure(64, BLOCK_SECONDS, "warm-up");
-    for (let round = 0; round < ROUNDS; round++) {
-      const order = OBJECTS.map((_, i) => i);
-      if (round % 2 === 1) order.reverse();
-      for (const i of [...order, ...[...order].reverse()]) {
-        if (OBJECTS[i] !== NO_OBJECT) {
-          obj = openObject(native, OBJECTS[i]);
-          attachAsTheAgent(obj, pods.observedGroup);
-        }
-        const [o, u] = await pods.measure(64, BLOCK_SECONDS, OBJECTS[i]);
-        obj?.close();
-        obj = undefined;
-        const po = new PooledHistogram().add(o).percentilesNs([0.5, 0.9, 0.99]);
-        const pu = new PooledHistogram().add(u).percentilesNs([0.5, 0.9, 0.99]);
-        blockRatios[i].push(po.map((v, k) => v / pu[k]));
+    for (const i of abbaOrder()) {
+      if (OBJECTS[i] !== NO_OBJECT) {
+        obj = openObject(native, OBJECTS[i]);
+        attachAsTheAgent(obj, pods.observedGroup);
       }
+      const [o, u] = await pods.measure(64, BLOCK_SECONDS, OBJECTS[i]);
+      obj?.close();
+      obj = undefined;
+      const po = new PooledHistogram().add(o).percentilesNs([0.5, 0.9, 0.99]);
+      const pu = new PooledHistogram().add(u).percentilesNs([0.5, 0.9, 0.99]);
+      blockRatios[i].push(po.map((v, k) => v / pu[k]));
     }
   } finally {
     obj?.close();
