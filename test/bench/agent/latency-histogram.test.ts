@@ -1,4 +1,7 @@
 import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { CGROUP2_MOUNT } from "../../agent/kernel/pods";
 import { bootstrapIntervals } from "../../../bench/agent/bootstrap";
 import { buildTool, runAsync } from "../../../bench/agent/common";
 import { bucketValueNs, BUCKETS, parseHistogram, PooledHistogram } from "../../../bench/agent/latency-histogram";
@@ -48,6 +51,47 @@ describe("latency histograms of the datapath benchmark", () => {
       expect(p50).toBeGreaterThan(500); // a loopback round trip through two syscalls each way takes microseconds
       expect(p50).toBeLessThanOrEqual(p99);
       expect(p99).toBeLessThanOrEqual(max);
+    } finally {
+      server.kill("SIGKILL");
+    }
+  });
+});
+
+describe("rr pair", () => {
+  const group = path.join(CGROUP2_MOUNT, `flrrpair${process.pid}`);
+  const sides = [path.join(group, "a"), path.join(group, "b")];
+
+  afterAll(() => {
+    for (const dir of [...sides, group]) if (fs.existsSync(dir)) fs.rmdirSync(dir);
+  });
+
+  test("alternates round trips between two connections made from two cgroups, whole or in time slots", async () => {
+    const rr = buildTool("rr");
+    for (const dir of [group, ...sides]) fs.mkdirSync(dir);
+    const port = String(20000 + Math.floor(Math.random() * 12000));
+    const server = spawn(rr, ["server", "127.0.0.1", port], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.stdout!.once("data", () => resolve());
+        server.once("exit", (code) => reject(new Error(`rr server exited with ${code}`)));
+      });
+      const args = ["pair", "64", "1.2", "/proc/self/ns/net", sides[0], "127.0.0.1", port, sides[1], "127.0.0.1", port];
+      const whole = (await runAsync([rr, ...args], 10_000)).trim().split("\n").map((l, i) => parseHistogram(l, `line ${i + 1}`));
+      expect(whole).toHaveLength(2);
+      expect(Math.abs(whole[0].count - whole[1].count)).toBeLessThanOrEqual(1); // a b, b a, a b, ...
+
+      const lines = (await runAsync([rr, ...args, "200", "20"], 10_000)).trim().split("\n");
+      const slots = lines.map((l) => Number(l.split(" ")[0]));
+      expect(lines.length % 2).toBe(0);
+      expect(lines.length / 2).toBeGreaterThanOrEqual(4); // 1.2 s in 200 ms slots: the last, unfinished one is not printed
+      for (let i = 0; i < lines.length; i += 2) {
+        expect(slots[i + 1]).toBe(slots[i]);
+        if (i > 0) expect(slots[i]).toBe(slots[i - 2] + 1);
+        const [a, b] = [lines[i], lines[i + 1]].map((l) => parseHistogram(l.slice(l.indexOf(" ") + 1), `slot ${slots[i]}`));
+        expect(Math.abs(a.count - b.count)).toBeLessThanOrEqual(2);
+      }
+      // The process left its groups when it exited; the sockets it made there are closed.
+      for (const dir of sides) expect(fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8")).toBe("");
     } finally {
       server.kill("SIGKILL");
     }
