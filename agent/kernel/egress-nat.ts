@@ -15,6 +15,22 @@ const NFPROTO_IPV6 = 10;
 const NF_INET_POST_ROUTING = 4;
 /** Just after source NAT (NF_IP_PRI_NAT_SRC is 100), so the conntrack holds the translated reply tuple. */
 const AFTER_SOURCE_NAT = 101;
+/**
+ * The kernel takes one BPF link per priority on a hook (EBUSY for a second), and another capture may hold
+ * 101 in the same namespace (a second agent, a test): the next free priority up to this many later is as good,
+ * as nothing else of NAT runs between source NAT and conntrack's confirmation.
+ */
+const PRIORITIES_TRIED = 64;
+
+function attachAfterSourceNat(obj: NativeBpfObject, pf: number, netns: string): number {
+  for (let i = 0; ; i++) {
+    try {
+      return obj.attachNetfilter(NAT_NETFILTER_PROGRAM, pf, NF_INET_POST_ROUTING, AFTER_SOURCE_NAT + i, netns);
+    } catch (err) {
+      if (i + 1 >= PRIORITIES_TRIED || !/Device or resource busy/.test((err as Error).message)) throw err;
+    }
+  }
+}
 
 /**
  * Attaches the NAT reporting program: the netfilter hook in each of `netnsPaths` (empty: this process's
@@ -30,7 +46,7 @@ export function attachEgressNat(obj: NativeBpfObject, netnsPaths: readonly strin
   const attachments: number[] = [];
   try {
     for (const netns of netnsPaths.length > 0 ? netnsPaths : [""]) {
-      for (const pf of [NFPROTO_IPV4, NFPROTO_IPV6]) attachments.push(obj.attachNetfilter(NAT_NETFILTER_PROGRAM, pf, NF_INET_POST_ROUTING, AFTER_SOURCE_NAT, netns));
+      for (const pf of [NFPROTO_IPV4, NFPROTO_IPV6]) attachments.push(attachAfterSourceNat(obj, pf, netns));
     }
   } catch (err) {
     for (const id of attachments) obj.detach(id);

@@ -44,7 +44,8 @@ describe("KernelCapture lifecycle", () => {
     const progIds = capture.programStats().map((p) => p.id);
     try {
       expect(bpftoolJson(["cgroup", "show", pods.cgroupRoot]).length).toBe(2);
-      expect(linksOfPrograms(progIds).length).toBe(6);
+      // 2 cgroup + 3 tracing links, and the NAT hook's two netfilter links (IPv4, IPv6).
+      expect(linksOfPrograms(progIds).length).toBe(7);
     } finally {
       capture.close();
     }
@@ -119,8 +120,8 @@ describe("KernelCapture lifecycle", () => {
       pods.traffic("a", ["udp-send", b.ip, 7000, 500, 2]);
       const flows = await log.waitFor("tc flush", (r) => r.kind === "flush" && r.hook === "tc" && r.dstPort === 7000);
       expect(flows[flows.length - 1]).toMatchObject({ srcAddr: a.ip, dstAddr: b.ip, packets: 2, bytes: 2 * 528, direction: "ingress" });
-      // 2 cgroup + 4 tracing + 2 tcx links, and the socket-flow iterator's, made by the first flush.
-      expect(linksOfPrograms(progIds).length).toBe(9);
+      // 2 cgroup + 3 tracing + 2 netfilter + 2 tcx links, and the socket-flow iterator's, made by the first flush.
+      expect(linksOfPrograms(progIds).length).toBe(10);
     } finally {
       capture.close();
     }

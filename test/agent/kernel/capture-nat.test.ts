@@ -105,6 +105,18 @@ describe("the netfilter NAT hook", () => {
     expect(log.records.filter((r) => r.kind === "nat")).toEqual([]);
   });
 
+  test("two captures in one namespace both hook it (the kernel takes one link per priority)", () => {
+    net = new NatRouter();
+    const ns = [`/run/netns/${net.router}`];
+    capture = KernelCapture.open({ cgroupRoot: net.cgroupRoot, egressNatNetns: ns });
+    const second = KernelCapture.open({ cgroupRoot: net.cgroupRoot, egressNatNetns: ns });
+    try {
+      expect([capture.natHook, second.natHook]).toEqual(["netfilter", "netfilter"]);
+    } finally {
+      second.close();
+    }
+  });
+
   test("a namespace path that does not exist is an error naming it, and nothing stays attached", () => {
     net = new NatRouter();
     expect(() => KernelCapture.open({ cgroupRoot: net!.cgroupRoot, egressNatNetns: ["/run/netns/flowlens-no-such-ns"] })).toThrow(
