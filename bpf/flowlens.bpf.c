@@ -866,20 +866,14 @@ struct fl_sock_flow {
 	struct fl_flow_value value;
 };
 
-/*
- * Writes the flows of every socket still counting on itself, two per connection at most, for the
- * daemon's periodic report (userspace cannot walk socket storage itself).
- */
-SEC("iter/bpf_sk_storage_map")
-int fl_sock_flows(struct bpf_iter__bpf_sk_storage_map *ctx)
+/* Writes a socket's flows, two per connection at most, for the daemon's periodic report. */
+static __always_inline void write_sock_flows(struct seq_file *seq, const struct fl_sock_state *st, const struct sock *sk)
 {
-	struct fl_sock_state *st = ctx->value;
-	struct sock *sk = ctx->sk;
 	struct fl_sock_flow out;
 	__u64 active_ns = 0;
 
-	if (!sk || !st || st->folded || !st->has_key)
-		return 0;
+	if (st->folded || !st->has_key)
+		return;
 	/* When the connection last sent or received (TCP's microsecond clock is monotonic; records use boot time). */
 	if (st->counting)
 		active_ns = BPF_CORE_READ((struct tcp_sock *)sk, tcp_mstamp) * 1000 + bpf_ktime_get_boot_ns() - bpf_ktime_get_ns();
@@ -888,8 +882,43 @@ int fl_sock_flows(struct bpf_iter__bpf_sk_storage_map *ctx)
 		if (!sock_flow_value(st, sk, i, &out.value, active_ns))
 			continue;
 		sock_flow_key(&out.key, st, i ? FL_DIR_EGRESS : FL_DIR_INGRESS);
-		bpf_seq_write(ctx->meta->seq, &out, sizeof(out));
+		bpf_seq_write(seq, &out, sizeof(out));
 	}
+}
+
+/*
+ * Writes the flows of every socket still counting on itself (userspace cannot walk socket storage itself).
+ * Some kernels refuse iterators over map elements; fl_sock_flows_tcp below then does the same from each
+ * observed network namespace's TCP sockets.
+ */
+SEC("iter/bpf_sk_storage_map")
+int fl_sock_flows(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct fl_sock_state *st = ctx->value;
+	struct sock *sk = ctx->sk;
+
+	if (!sk || !st)
+		return 0;
+	write_sock_flows(ctx->meta->seq, st, sk);
+	return 0;
+}
+
+SEC("iter/tcp")
+int fl_sock_flows_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct fl_sock_state *st;
+	struct tcp_sock *tp;
+
+	if (!skc)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;
+	st = bpf_sk_storage_get(&fl_socks, tp, 0, 0);
+	if (!st)
+		return 0;
+	write_sock_flows(ctx->meta->seq, st, (const struct sock *)tp);
 	return 0;
 }
 

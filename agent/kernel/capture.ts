@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { netnsInodesUnder, resolveCgroupRoot, type CgroupRoot } from "./cgroup-scope";
+import { netnsUnder, resolveCgroupRoot, type CgroupRoot } from "./cgroup-scope";
 import { attachEgressNat, type NatHook } from "./egress-nat";
 import { loadNative, type NativeBpfObject } from "./native";
 import {
@@ -110,8 +110,15 @@ const FLOW_MAPS: Array<{ map: string; hook: Hook }> = [
   { map: "fl_flows", hook: "cgroup_skb" },
   { map: "fl_tc_flows", hook: "tc" },
 ];
-/** Connected TCP sockets count their own flows (socket storage); this iterator writes them as fl_flows entries. */
+/**
+ * Connected TCP sockets count their own flows (socket storage); an iterator writes them as fl_flows entries:
+ * over the storage map where the kernel allows iterating map elements, else over each observed network
+ * namespace's TCP sockets.
+ */
 const SOCKET_FLOWS = { program: "fl_sock_flows", map: "fl_socks" } as const;
+const SOCKET_FLOWS_BY_NETNS = "fl_sock_flows_tcp";
+/** Programs some kernels refuse while the rest loads: one socket iterator of the two is enough. */
+export const OPTIONAL_PROGRAMS = [SOCKET_FLOWS.program, SOCKET_FLOWS_BY_NETNS];
 const SOCKET_FLOW_SIZE = FL_FLOW_KEY_SIZE + FL_FLOW_VALUE_SIZE;
 const KEY_PROTOCOL_OFFSET = 36;
 const IPPROTO_TCP = 6;
@@ -199,7 +206,8 @@ export class KernelCapture {
   private readonly batchBytes = Buffer.alloc(BATCH_RECORDS * FL_RECORD_SIZE);
   private readonly flushBytes = Buffer.alloc(FLUSH_CHUNK_RECORDS * FL_RECORD_SIZE);
   private flushing = false;
-  private readonly netns = new Set<number>();
+  /** Network namespaces of the observed processes: inode -> a path that enters it. */
+  private netns = new Map<number, string>();
   private readonly flushTimer: NodeJS.Timeout;
   private lastFlushBootNs = 0n;
   /** Each open socket flow's packet count at the previous flush, by key. */
@@ -217,8 +225,15 @@ export class KernelCapture {
     const tcIfindexes = o.tcInterfaces.map((name) => ({ name, ifindex: ifindexOf(name) }));
     const obj = new (loadNative().BpfObject)(o.objectPath, {
       maxEntries: { fl_events: o.ringBufferBytes, fl_flows: o.flowTableEntries, fl_tc_flows: o.flowTableEntries },
+      optionalPrograms: OPTIONAL_PROGRAMS,
     });
     try {
+      if (!obj.programLoaded(SOCKET_FLOWS.program) && !obj.programLoaded(SOCKET_FLOWS_BY_NETNS)) {
+        throw new Error(
+          `loading BPF object ${o.objectPath} failed: this kernel refuses both socket iterators (${SOCKET_FLOWS.program}, ${SOCKET_FLOWS_BY_NETNS}), ` +
+            "so the open connections' counters cannot be read",
+        );
+      }
       return new KernelCapture(obj, root, o.flushIntervalMs, tcIfindexes, o.egressNat ? { netns: o.egressNatNetns, hook: o.egressNatHook } : null);
     } catch (err) {
       obj.close();
@@ -280,19 +295,28 @@ export class KernelCapture {
   }
 
   private refreshNetns(): void {
-    const current = netnsInodesUnder(this.root.dir);
-    for (const ino of this.netns) {
-      if (!current.has(ino)) {
-        this.obj.mapDelete("fl_netns", u32Key(ino));
-        this.netns.delete(ino);
+    const current = netnsUnder(this.root.dir);
+    for (const ino of this.netns.keys()) {
+      if (!current.has(ino)) this.obj.mapDelete("fl_netns", u32Key(ino));
+    }
+    for (const ino of current.keys()) {
+      if (!this.netns.has(ino)) this.obj.mapUpdate("fl_netns", u32Key(ino), Buffer.from([1]));
+    }
+    this.netns = current;
+  }
+
+  /** The open sockets' flows, as fl_flows entries back to back. */
+  private readSocketFlows(): Buffer {
+    if (this.obj.programLoaded(SOCKET_FLOWS.program)) return this.obj.iterate(SOCKET_FLOWS.program, SOCKET_FLOWS.map);
+    const parts: Buffer[] = [];
+    for (const nsPath of this.netns.values()) {
+      try {
+        parts.push(this.obj.iterate(SOCKET_FLOWS_BY_NETNS, "", nsPath));
+      } catch {
+        // Its last process exited since the refresh: its sockets are closed and folded into fl_flows.
       }
     }
-    for (const ino of current) {
-      if (!this.netns.has(ino)) {
-        this.obj.mapUpdate("fl_netns", u32Key(ino), Buffer.from([1]));
-        this.netns.add(ino);
-      }
-    }
+    return Buffer.concat(parts);
   }
 
   /**
@@ -312,7 +336,7 @@ export class KernelCapture {
     // fl_flows first, then the sockets: a socket folding its counters into fl_flows at close in between is
     // then reported once, by the next flush (the fold dates them after `now`), never twice.
     const tables = this.flowMaps.map(({ map, hook }) => ({ map, hook, ...this.obj.mapLookupBatch(map) }));
-    const sockets = this.obj.iterate(SOCKET_FLOWS.program, SOCKET_FLOWS.map);
+    const sockets = this.readSocketFlows();
     const socketRows = new Map<string, FlushRow>();
     for (let o = 0; o + SOCKET_FLOW_SIZE <= sockets.length; o += SOCKET_FLOW_SIZE) {
       const row: FlushRow = { keys: sockets, keyOffset: o, values: sockets, valueOffset: o + FL_FLOW_KEY_SIZE, hook: "cgroup_skb", map: null };

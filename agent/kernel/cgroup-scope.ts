@@ -50,18 +50,22 @@ function pidsUnder(dir: string, out: Set<string>): void {
   for (const e of entries) if (e.isDirectory()) pidsUnder(path.join(dir, e.name), out);
 }
 
-/** Inode numbers of the network namespaces of every process in the subtree. */
-export function netnsInodesUnder(dir: string): Set<number> {
+/**
+ * The network namespaces of every process in the subtree: inode number -> a path that enters it
+ * (/proc/PID/ns/net of one of its processes).
+ */
+export function netnsUnder(dir: string): Map<number, string> {
   const pids = new Set<string>();
   pidsUnder(dir, pids);
-  const inodes = new Set<number>();
+  const found = new Map<number, string>();
   for (const pid of pids) {
+    const nsPath = `/proc/${pid}/ns/net`;
     try {
-      const m = /^net:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/ns/net`));
-      if (m) inodes.add(Number(m[1]));
+      const m = /^net:\[(\d+)\]$/.exec(fs.readlinkSync(nsPath));
+      if (m && !found.has(Number(m[1]))) found.set(Number(m[1]), nsPath);
     } catch {
       // the process exited meanwhile
     }
   }
-  return inodes;
+  return found;
 }

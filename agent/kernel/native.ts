@@ -52,18 +52,33 @@ export interface NativeBpfObject {
   programStats(): NativeProgramStats[];
   /** Runs a program on `packet` in the kernel without attaching it (BPF_PROG_TEST_RUN); average ns per run. */
   testRun(program: string, packet: Buffer, repeat: number): { retval: number; nsPerRun: number };
-  /** Runs an iterator program over a map's elements; returns everything the program wrote, concatenated. */
-  iterate(program: string, map: string): Buffer;
+  /**
+   * Runs an iterator program over a map's elements, or with map "" over what its target walks (the TCP
+   * sockets of the network namespace at `netnsPath`, default this thread's); returns everything it wrote.
+   */
+  iterate(program: string, map: string, netnsPath?: string): Buffer;
   close(): void;
 }
 
 export interface NativeLoadOptions {
   /** Map sizes set before load, by map name. */
   maxEntries?: Record<string, number>;
+  /** Programs the kernel may refuse: the object then loads without them (see programLoaded). */
+  optionalPrograms?: string[];
+}
+
+/** Conntrack's new-connection events in some namespaces, as FL_REC_NAT records (source-translated ones only). */
+export interface NativeConntrackEvents {
+  /** Reads and hands on what is waiting now; returns how many records. */
+  drain(): number;
+  stats(): { translated: number; overflows: number; malformed: number };
+  close(): void;
 }
 
 export interface NativeModule {
   BpfObject: new (objectPath: string, options?: NativeLoadOptions) => NativeBpfObject;
+  /** Subscribes in each namespace (none: this process's); `onRecords` gets `count` records of FL_RECORD_SIZE bytes. */
+  ConntrackEvents: new (netnsPaths: string[], onRecords: (records: Buffer, count: number) => void) => NativeConntrackEvents;
   bootToWallClockOffsetNs(): bigint;
   possibleCpus(): number;
   recordSize: number;

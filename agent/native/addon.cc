@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "bpf_object.h"
+#include "conntrack_events.h"
 #include "flowlens_events.h"
 
 namespace {
@@ -36,6 +37,7 @@ Napi::Value PossibleCpus(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("BpfObject", flowlens::BpfObject::Define(env));
+  exports.Set("ConntrackEvents", flowlens::ConntrackEvents::Define(env));
   exports.Set("bootToWallClockOffsetNs", Napi::Function::New(env, BootToWallClockOffsetNs));
   exports.Set("possibleCpus", Napi::Function::New(env, PossibleCpus));
   exports.Set("recordSize", Napi::Number::New(env, FL_RECORD_SIZE));

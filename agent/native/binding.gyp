@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "flowlens_bpf",
-      "sources": ["addon.cc", "bpf_object.cc", "load_errors.cc", "ring_stream.cc"],
+      "sources": ["addon.cc", "bpf_object.cc", "load_errors.cc", "ring_stream.cc", "netns.cc", "conntrack_events.cc"],
       "include_dirs": ["../../bpf/include"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "libraries": ["-lbpf", "-lelf", "-lz"],

@@ -11,9 +11,11 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <set>
 #include <vector>
 
 #include "load_errors.h"
+#include "netns.h"
 
 namespace flowlens {
 namespace {
@@ -25,7 +27,6 @@ constexpr int kTcxEgress = 47;
 constexpr int kProgTypeNetfilter = 32;
 constexpr int kAttachNetfilter = 45;
 
-std::string Errno(int err) { return strerror(err < 0 ? -err : err); }
 
 // Whether the kernel loads netfilter programs: a two-instruction one (return NF_ACCEPT).
 bool KernelHasNetfilterPrograms() {
@@ -38,32 +39,6 @@ bool KernelHasNetfilterPrograms() {
   if (fd < 0) return false;
   close(fd);
   return true;
-}
-
-// Runs fn with this thread in the network namespace at netnsPath (empty: where it is), then returns.
-// A netfilter link hooks into the namespace of the thread that creates it.
-int InNetns(const std::string& netnsPath, const std::function<int()>& fn, std::string* why) {
-  if (netnsPath.empty()) return fn();
-  int target = open(netnsPath.c_str(), O_RDONLY | O_CLOEXEC);
-  if (target < 0) {
-    *why = "cannot open network namespace " + netnsPath + " (" + Errno(errno) + ")";
-    return -1;
-  }
-  int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (home < 0 || setns(target, CLONE_NEWNET) != 0) {
-    *why = "cannot enter network namespace " + netnsPath + " (" + Errno(errno) + ")";
-    close(target);
-    if (home >= 0) close(home);
-    return -1;
-  }
-  int result = fn();
-  int err = errno;
-  // Returning cannot fail for a namespace this thread was in; abort rather than run on in the wrong one.
-  if (setns(home, CLONE_NEWNET) != 0) abort();
-  close(home);
-  close(target);
-  errno = err;
-  return result;
 }
 
 std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
@@ -122,6 +97,38 @@ BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObjec
   if (why.empty()) why = MissingKernelBtf();
   if (!why.empty()) throw Napi::Error::New(env, what + why);
 
+  // Programs the kernel may refuse without the rest failing (opts.optionalPrograms): the object loads
+  // again without each one it refuses, and programLoaded() tells the caller which are missing.
+  std::set<std::string> optional, skipped;
+  Napi::Object opts = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+  if (opts.Has("optionalPrograms") && opts.Get("optionalPrograms").IsArray()) {
+    Napi::Array names = opts.Get("optionalPrograms").As<Napi::Array>();
+    for (uint32_t i = 0; i < names.Length(); i++) optional.insert(names.Get(i).As<Napi::String>().Utf8Value());
+  }
+  for (;;) {
+    std::string log, refused;
+    int err = OpenAndLoad(env, opts, skipped, &log, &refused);
+    if (!err) break;
+    Release();
+    if (!refused.empty() && optional.count(refused) && !skipped.count(refused)) {
+      skipped.insert(refused);
+      continue;
+    }
+    std::string reason = Errno(err);
+    if (!refused.empty()) {
+      reason = "the kernel's verifier rejected program " + refused + " (" + Errno(err) + "); its log ends with:";
+    } else if (err == -EPERM || err == -EACCES) {
+      reason = "the kernel refused it (" + Errno(err) + ")";
+    }
+    throw Napi::Error::New(env, what + reason + VerifierExcerpt(log, 20));
+  }
+}
+
+// Opens the object, sizes its maps, leaves out `skipped` programs and loads it. Returns libbpf's error (0 on
+// success) with its log, and the program the kernel refused when the log names one.
+int BpfObject::OpenAndLoad(Napi::Env env, Napi::Object opts, const std::set<std::string>& skipped, std::string* log,
+                           std::string* refused) {
+  const std::string what = "loading BPF object " + path_ + " failed: ";
   BeginLibbpfCapture();
   obj_ = bpf_object__open_file(path_.c_str(), nullptr);
   if (!obj_) {
@@ -129,22 +136,19 @@ BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObjec
     throw Napi::Error::New(env, what + "cannot parse it (" + Errno(err) + ")" +
                                     VerifierExcerpt(EndLibbpfCapture(), 10));
   }
-  if (info.Length() > 1 && info[1].IsObject()) {
-    Napi::Object opts = info[1].As<Napi::Object>();
-    if (opts.Has("maxEntries") && opts.Get("maxEntries").IsObject()) {
-      Napi::Object sizes = opts.Get("maxEntries").As<Napi::Object>();
-      Napi::Array names = sizes.GetPropertyNames();
-      for (uint32_t i = 0; i < names.Length(); i++) {
-        std::string name = names.Get(i).As<Napi::String>().Utf8Value();
-        bpf_map* map = bpf_object__find_map_by_name(obj_, name.c_str());
-        uint32_t n = sizes.Get(name).As<Napi::Number>().Uint32Value();
-        int err = map ? bpf_map__set_max_entries(map, n) : -ENOENT;
-        if (err) {
-          EndLibbpfCapture();
-          Release();
-          throw Napi::Error::New(env, what + "cannot size map " + name + " to " + std::to_string(n) +
-                                          " (" + Errno(err) + ")");
-        }
+  if (opts.Has("maxEntries") && opts.Get("maxEntries").IsObject()) {
+    Napi::Object sizes = opts.Get("maxEntries").As<Napi::Object>();
+    Napi::Array names = sizes.GetPropertyNames();
+    for (uint32_t i = 0; i < names.Length(); i++) {
+      std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+      bpf_map* map = bpf_object__find_map_by_name(obj_, name.c_str());
+      uint32_t n = sizes.Get(name).As<Napi::Number>().Uint32Value();
+      int err = map ? bpf_map__set_max_entries(map, n) : -ENOENT;
+      if (err) {
+        EndLibbpfCapture();
+        Release();
+        throw Napi::Error::New(env, what + "cannot size map " + name + " to " + std::to_string(n) +
+                                        " (" + Errno(err) + ")");
       }
     }
   }
@@ -153,6 +157,10 @@ BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObjec
   bpf_program* prog;
   bool netfilter = false, netfilterProbed = false;
   bpf_object__for_each_program(prog, obj_) {
+    if (skipped.count(bpf_program__name(prog))) {
+      bpf_program__set_autoload(prog, false);
+      continue;
+    }
     if (strcmp(bpf_program__section_name(prog), "netfilter") != 0) continue;
     if (!netfilterProbed) netfilter = KernelHasNetfilterPrograms(), netfilterProbed = true;
     if (netfilter) {
@@ -163,23 +171,17 @@ BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObjec
     }
   }
   int err = bpf_object__load(obj_);
-  std::string log = EndLibbpfCapture();
+  *log = EndLibbpfCapture();
   // CO-RE relocation parsed the kernel's whole BTF; hand that memory back to the system.
   malloc_trim(0);
   if (err) {
-    Release();
-    std::string reason = Errno(err);
-    const std::string marker = "prog '";
-    size_t at = log.find("-- BEGIN PROG LOAD LOG --") != std::string::npos ? log.rfind(marker) : std::string::npos;
-    if (at != std::string::npos) {
-      size_t end = log.find('\'', at + marker.size());
-      reason = "the kernel's verifier rejected program " + log.substr(at + marker.size(), end - at - marker.size()) +
-               " (" + Errno(err) + "); its log ends with:";
-    } else if (err == -EPERM || err == -EACCES) {
-      reason = "the kernel refused it (" + Errno(err) + ")";
-    }
-    throw Napi::Error::New(env, what + reason + VerifierExcerpt(log, 20));
+    // libbpf names the program it could not load: "libbpf: prog 'NAME': failed to load".
+    const std::string marker = "prog '", failed = "': failed to load";
+    size_t end = log->find(failed);
+    size_t at = end == std::string::npos ? std::string::npos : log->rfind(marker, end);
+    if (at != std::string::npos) *refused = log->substr(at + marker.size(), end - at - marker.size());
   }
+  return err;
 }
 
 BpfObject::~BpfObject() { Release(); }
@@ -490,28 +492,32 @@ Napi::Value BpfObject::TestRun(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// iterate(program, map): runs an iterator program over a map's elements and returns everything it wrote.
+// iterate(program, map, netnsPath?): runs an iterator program over a map's elements (map "": over what its
+// target walks, such as the TCP sockets of the namespace at netnsPath) and returns everything it wrote.
 // The iterator's link is made on the first call and kept (it is detached with the others).
 Napi::Value BpfObject::Iterate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = StringArg(info, 0, "program name");
   std::string map_name = StringArg(info, 1, "map name");
+  // A socket iterator (map "") walks the namespace of the thread that starts it: netnsPath says which.
+  std::string netns = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
   bpf_program* prog = Program(env, name);
-  bpf_map* map = Map(env, map_name);
+  bpf_map* map = map_name.empty() ? nullptr : Map(env, map_name);
   bpf_link*& link = iterators_[name + "/" + map_name];
   if (!link) {
     union bpf_iter_link_info linfo = {};
-    linfo.map.map_fd = bpf_map__fd(map);
-    LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &linfo, .link_info_len = sizeof(linfo));
+    if (map) linfo.map.map_fd = bpf_map__fd(map);
+    LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = map ? &linfo : nullptr, .link_info_len = map ? static_cast<__u32>(sizeof(linfo)) : 0u);
     link = bpf_program__attach_iter(prog, &opts);
     if (!link) {
       int err = errno;
       iterators_.erase(name + "/" + map_name);
-      throw Napi::Error::New(env, "attaching iterator " + name + " to map " + map_name + " failed: " + Errno(err));
+      throw Napi::Error::New(env, "attaching iterator " + name + (map ? " to map " + map_name : "") + " failed: " + Errno(err));
     }
   }
-  int fd = bpf_iter_create(bpf_link__fd(link));
-  if (fd < 0) throw Napi::Error::New(env, "starting iterator " + name + " failed: " + Errno(errno));
+  std::string why;
+  int fd = InNetns(netns, [&] { return bpf_iter_create(bpf_link__fd(link)); }, &why);
+  if (fd < 0) throw Napi::Error::New(env, "starting iterator " + name + " failed: " + (why.empty() ? Errno(errno) : why));
   std::vector<uint8_t> out;
   uint8_t chunk[16384];
   for (;;) {

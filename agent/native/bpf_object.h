@@ -8,6 +8,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "ring_stream.h"
@@ -52,6 +53,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   void Release();
+  int OpenAndLoad(Napi::Env env, Napi::Object opts, const std::set<std::string>& skipped, std::string* log,
+                  std::string* refused);
   void EnsureOpen(Napi::Env env) const;
   bpf_program* Program(Napi::Env env, const std::string& name) const;
   bpf_map* Map(Napi::Env env, const std::string& name) const;

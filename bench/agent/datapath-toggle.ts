@@ -26,7 +26,7 @@
  *        NICE=-5 RESAMPLES=1000 NAT=1
  */
 import { execFileSync } from "node:child_process";
-import { DEFAULT_OBJECT_PATH, setObservedRoot, TRACING_PROGRAMS } from "../../agent/kernel/capture";
+import { DEFAULT_OBJECT_PATH, OPTIONAL_PROGRAMS, setObservedRoot, TRACING_PROGRAMS } from "../../agent/kernel/capture";
 import { attachEgressNat } from "../../agent/kernel/egress-nat";
 import { resolveCgroupRoot } from "../../agent/kernel/cgroup-scope";
 import { loadNative, type NativeBpfObject } from "../../agent/kernel/native";
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
       `the first ${GUARD_MS} ms of each slot left out`,
   );
   const pods = new PairedPods();
-  const obj = new (loadNative().BpfObject)(DEFAULT_OBJECT_PATH, {});
+  const obj = new (loadNative().BpfObject)(DEFAULT_OBJECT_PATH, { optionalPrograms: OPTIONAL_PROGRAMS });
   let ids: number[] = [];
   const detachAll = () => {
     for (const id of ids) obj.detach(id);

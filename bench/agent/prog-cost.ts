@@ -21,7 +21,7 @@
  *        PAIRED=0 (1: observed against unobserved round trips, side by side)
  */
 import * as path from "node:path";
-import { DEFAULT_OBJECT_PATH, setObservedRoot, TRACING_PROGRAMS } from "../../agent/kernel/capture";
+import { DEFAULT_OBJECT_PATH, OPTIONAL_PROGRAMS, setObservedRoot, TRACING_PROGRAMS } from "../../agent/kernel/capture";
 import { resolveCgroupRoot } from "../../agent/kernel/cgroup-scope";
 import { loadNative, type NativeBpfObject, type NativeModule } from "../../agent/kernel/native";
 import { TestPods } from "../../test/agent/kernel/pods";
@@ -63,7 +63,7 @@ function tcpPacket(flags: number, sport: number, payload = 64): Buffer {
 }
 
 function openObject(native: NativeModule, objectPath: string): NativeBpfObject {
-  return new native.BpfObject(objectPath, { maxEntries: { fl_events: 1 << 26, fl_flows: 1 << 16 } });
+  return new native.BpfObject(objectPath, { maxEntries: { fl_events: 1 << 26, fl_flows: 1 << 16 }, optionalPrograms: OPTIONAL_PROGRAMS });
 }
 
 function isolated(native: NativeModule, objectPath: string): void {

@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process";
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { OPTIONAL_PROGRAMS } from "../../agent/kernel/capture";
 
 const REPO = join(__dirname, "..", "..");
 const DOCKERFILE = readFileSync(join(REPO, "agent", "Dockerfile"), "utf8");
@@ -52,10 +53,11 @@ describe("the image build stage, run on this host", () => {
       [
         "-e",
         `const a = require(process.argv[1]);
-         const o = new a.BpfObject(process.argv[2]);
+         const o = new a.BpfObject(process.argv[2], { optionalPrograms: JSON.parse(process.argv[3]) });
          try { console.log(JSON.stringify(o.programStats().map((p) => p.name).sort())); } finally { o.close(); }`,
         join(addonOut, "flowlens_bpf.node"),
         join(bpfOut, "flowlens.bpf.o"),
+        JSON.stringify(OPTIONAL_PROGRAMS),
       ],
       { encoding: "utf8" },
     );

@@ -142,6 +142,25 @@ describe("KernelCapture lifecycle", () => {
     }
   });
 
+  test("a program listed as optional that the kernel refuses is left out and the rest loads", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flbpf"));
+    try {
+      const obj = path.join(dir, "optional.bpf.o");
+      const multiarch = `/usr/include/${os.arch() === "arm64" ? "aarch64" : "x86_64"}-linux-gnu`;
+      execFileSync("clang", ["-O2", "-g", "-target", "bpf", `-I${multiarch}`, "-c", path.join(__dirname, "fixtures/optional.bpf.c"), "-o", obj]);
+      expect(() => new (loadNative().BpfObject)(obj)).toThrow(/verifier rejected program fl_rejected/);
+      const loaded = new (loadNative().BpfObject)(obj, { optionalPrograms: ["fl_rejected"] });
+      try {
+        expect(loaded.programLoaded("fl_accepted")).toBe(true);
+        expect(loaded.programLoaded("fl_rejected")).toBe(false);
+      } finally {
+        loaded.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("bad options are rejected with what to fix", () => {
     expect(() => KernelCapture.open({ cgroupRoot: "/nonexistent/fl" })).toThrow(/cgroupRoot \/nonexistent\/fl does not exist/);
     expect(() => KernelCapture.open({ cgroupRoot: "/tmp" })).toThrow(/is not a cgroup v2 directory/);
