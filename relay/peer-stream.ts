@@ -111,7 +111,11 @@ export class PeerStream {
     this.attempts++;
     this.stream = stream;
     if (this.paused) stream.pause();
-    stream.on("data", (framed: Buffer) => this.received(framed));
+    // A replaced stream's buffered data is dropped: its successor resumes from before it (the resume
+    // window), and the successor's seam guard was built before that data could be recorded.
+    stream.on("data", (framed: Buffer) => {
+      if (this.stream === stream) this.received(framed);
+    });
     stream.on("error", (err: grpc.ServiceError) => {
       if (this.stream !== stream) return;
       this.stream = undefined;
