@@ -2,7 +2,7 @@
 // flow ring with filters and follow, ServerStatus and GetNodes for this node.
 import * as grpc from "@grpc/grpc-js";
 import { observerService } from "../../proto/load";
-import type { GetFlowsRequest, GetFlowsResponse, GetNodesResponse, LostEvent, ServerStatusResponse } from "../../proto/types";
+import type { GetFlowsRequest, GetFlowsResponse, GetNodesResponse, LostEvent, ServerStatusResponse, Timestamp } from "../../proto/types";
 import { timestampFromMillis, timestampToMillis } from "../../proto/types";
 import { compileFlowFilters, FlowFilterError, type FlowPredicate } from "../flows/filter";
 import type { FlowRing, RingEvent } from "./flow-ring";
@@ -127,14 +127,20 @@ export class ObserverServer {
       return;
     }
     const number = req.number ?? 0;
-    const inTime = (e: RingEvent) => (sinceMs === undefined || e.timeMs >= sinceMs) && (untilMs === undefined || e.timeMs <= untilMs);
+    // since and until select by the flow's own time, the time it is sent with (and what a relay resumes and
+    // de-duplicates by), in microseconds. A record can arrive well after its event (an agent that was
+    // paused), so the ring's arrival order only bounds the scan: a flow is never newer than its arrival.
+    const sinceUs = req.since ? timestampToMicros(req.since) : undefined;
+    const untilUs = req.until ? timestampToMicros(req.until) : undefined;
+    const inTime = (us: number) => (sinceUs === undefined || us >= sinceUs) && (untilUs === undefined || us <= untilUs);
     // Flows are built from ring entries on read, once per event and call. Lost-event notices are sent
     // whatever the filters: they mean the filtered view may be incomplete.
     const respond = (e: RingEvent): GetFlowsResponse | undefined => {
-      if (!inTime(e)) return undefined;
-      if (e.lost) return this.lostResponse(e.lost, e.timeMs);
+      if (e.lost) return inTime(e.timeMs * 1000) ? this.lostResponse(e.lost, e.timeMs) : undefined;
       const flow = e.entry.flow;
-      return predicate(flow) ? { flow, node_name: this.options.nodeName, time: flow.time ?? timestampFromMillis(e.timeMs) } : undefined;
+      const time = flow.time ?? timestampFromMillis(e.timeMs);
+      if (!inTime(timestampToMicros(time))) return undefined;
+      return predicate(flow) ? { flow, node_name: this.options.nodeName, time } : undefined;
     };
 
     const history: GetFlowsResponse[] = [];
@@ -219,4 +225,8 @@ export class ObserverServer {
   private lostResponse(lost: LostEvent, timeMs: number): GetFlowsResponse {
     return { lost_events: lost, node_name: this.options.nodeName, time: timestampFromMillis(timeMs) };
   }
+}
+
+function timestampToMicros(t: Timestamp): number {
+  return t.seconds * 1_000_000 + Math.floor(t.nanos / 1000);
 }
