@@ -64,6 +64,7 @@ export class AgentDaemon {
   private readonly flowsRate = new RateWindow(60);
   private readonly eventsRate = new RateWindow(1);
   private lostSoFar = 0;
+  private natOverflowsSoFar = 0;
   private attached = false;
   grpcPort = 0;
   metricsPort = 0;
@@ -132,7 +133,13 @@ export class AgentDaemon {
 
   private pollLosses(): void {
     this.metrics.eventsPerSecond.set(this.eventsRate.perSecond());
-    const lost = this.capture?.lossStats().ringbufLost ?? 0;
+    const stats = this.capture?.lossStats();
+    const natOverflows = stats?.natEventOverflows ?? 0;
+    if (natOverflows > this.natOverflowsSoFar) {
+      this.metrics.natEventsOverflowed(natOverflows - this.natOverflowsSoFar);
+      this.natOverflowsSoFar = natOverflows;
+    }
+    const lost = stats?.ringbufLost ?? 0;
     const delta = lost - this.lostSoFar;
     if (delta <= 0) return;
     this.lostSoFar = lost;

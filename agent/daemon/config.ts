@@ -3,6 +3,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import { parseArgs } from "node:util";
+import { NAT_HOOKS, type NatHook } from "../kernel/egress-nat";
 
 export const DEFAULT_CGROUP_ROOT = "/sys/fs/cgroup/unified";
 
@@ -22,7 +23,7 @@ export interface AgentConfig {
   /** Network namespaces where source NAT happens (empty: the agent's own). */
   egressNatNetns: string[];
   /** The NAT hook: netfilter where the kernel has it (auto), or the tracepoint, which sees every namespace. */
-  egressNatHook: "auto" | "netfilter" | "tracepoint";
+  egressNatHook: "auto" | NatHook;
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
 }
 
@@ -61,8 +62,10 @@ export const USAGE = `usage: flowlens agent [flags]
   --no-egress-nat           do not report translated sources
   --egress-nat-netns PATH   network namespace where source NAT happens, e.g. /run/netns/node-a (repeatable;
                             default: the agent's own, the host's on a node)
-  --egress-nat-hook HOOK    auto (netfilter after source NAT where the kernel has it, Linux 6.4+), netfilter,
-                            or tracepoint (net_dev_queue: every namespace, but runs for every queued packet)
+  --egress-nat-hook HOOK    auto (conntrack where events can be subscribed to, else netfilter on Linux 6.4+, else
+                            tracepoint), conntrack (conntrack's new-connection events: nothing per packet),
+                            netfilter (a program after source NAT: every packet routed there), or tracepoint
+                            (net_dev_queue: every namespace, but runs for every queued packet)
   --tls-cert FILE --tls-key FILE [--tls-client-ca FILE]   serve gRPC over TLS (mTLS with a client CA)
 
 Every flag can be set in the environment as FLOWLENS_<FLAG>, e.g. FLOWLENS_NODE_NAME.
@@ -145,8 +148,8 @@ export function parseAgentConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   const natNetnsEnv = env[envName("egress-nat-netns")];
   const egressNatNetns = (v["egress-nat-netns"] as string[] | undefined) ?? (natNetnsEnv ? natNetnsEnv.split(",").map((s) => s.trim()).filter(Boolean) : []);
   const egressNatHook = str("egress-nat-hook") ?? "auto";
-  if (egressNatHook !== "auto" && egressNatHook !== "netfilter" && egressNatHook !== "tracepoint") {
-    throw new ConfigError(`--egress-nat-hook ${egressNatHook}: expected auto, netfilter or tracepoint`);
+  if (egressNatHook !== "auto" && !(NAT_HOOKS as readonly string[]).includes(egressNatHook)) {
+    throw new ConfigError(`--egress-nat-hook ${egressNatHook}: expected auto, ${NAT_HOOKS.join(", ")}`);
   }
   for (const ns of egressNatNetns) {
     if (!fs.existsSync(ns)) throw new ConfigError(`--egress-nat-netns ${ns}: no such file; pass a network namespace such as /run/netns/NAME or /proc/PID/ns/net`);
@@ -176,7 +179,7 @@ export function parseAgentConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     tcInterfaces,
     egressNat: !bool("no-egress-nat"),
     egressNatNetns,
-    egressNatHook,
+    egressNatHook: egressNatHook as "auto" | NatHook,
     tls: certFile && keyFile ? { certFile, keyFile, clientCaFile } : undefined,
   };
 }

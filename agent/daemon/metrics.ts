@@ -71,6 +71,7 @@ export class AgentMetrics {
   });
   private readonly retransmits = new Counter({ name: "flowlens_tcp_retransmits_total", help: "Retransmitted TCP segments", registers: [this.registry] });
   private readonly ringbufLost = new Counter({ name: "flowlens_ringbuf_lost_events_total", help: "Kernel records lost because the ring buffer was full", registers: [this.registry] });
+  private readonly natEventOverflows = new Counter({ name: "flowlens_conntrack_event_overflows_total", help: "Times conntrack's event queue overflowed, losing egress NAT bindings", registers: [this.registry] });
   private readonly kernelEvents = new Counter({ name: "flowlens_kernel_events_total", help: "Kernel records received", registers: [this.registry] });
   readonly eventsPerSecond = new Gauge({ name: "flowlens_kernel_events_per_second", help: "Kernel records received per second over the last interval", registers: [this.registry] });
   readonly ringFlows = new Gauge({ name: "flowlens_ring_flows", help: "Flows held in the ring", registers: [this.registry] });
@@ -135,6 +136,11 @@ export class AgentMetrics {
   lostInKernel(count: number): void {
     this.lostEvents.inc({ source: "PERF_EVENT_RING_BUFFER" }, count);
     this.ringbufLost.inc(count);
+  }
+
+  /** Conntrack event queue overflows since the last call (egress NAT bindings lost). */
+  natEventsOverflowed(count: number): void {
+    this.natEventOverflows.inc(count);
   }
 
   /** Responses dropped for slow GetFlows followers. */

@@ -6,8 +6,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { netnsUnder, resolveCgroupRoot, type CgroupRoot } from "./cgroup-scope";
-import { attachEgressNat, type NatHook } from "./egress-nat";
-import { loadNative, type NativeBpfObject } from "./native";
+import { startEgressNat, type EgressNatSource, type NatHook } from "./egress-nat";
+import { loadNative, type NativeBpfObject, type NativeModule } from "./native";
 import {
   bootToWallClockOffsetNs,
   decodeRecords,
@@ -70,7 +70,7 @@ export interface KernelCaptureOptions {
    * hook goes there. @default this process's own namespace (a node agent runs in the host's)
    */
   readonly egressNatNetns?: string[];
-  /** Which NAT hook: netfilter where the kernel has it ("auto"), or one of them. @default "auto" */
+  /** Where NAT bindings are read: conntrack events, else netfilter where the kernel has it ("auto"), or one of them. @default "auto" */
   readonly egressNatHook?: "auto" | NatHook;
 }
 
@@ -81,6 +81,8 @@ export interface LossStats {
   flowTableFull: number;
   /** Records submitted to the ring buffer. */
   events: number;
+  /** Times conntrack's event queue overflowed (NAT bindings lost) when NAT is read from conntrack events. */
+  natEventOverflows: number;
 }
 
 export interface ProgramStats {
@@ -213,8 +215,9 @@ export class KernelCapture {
   /** Each open socket flow's packet count at the previous flush, by key. */
   private socketPackets = new Map<string, bigint>();
   private closed = false;
-  /** Where NAT bindings are read (netfilter where the kernel has it), or null when not reported. */
+  /** Where NAT bindings are read (conntrack events where they can be subscribed to), or null when not reported. */
   natHook: NatHook | null = null;
+  private nat: EgressNatSource | null = null;
   /** The flow tables in use: the TC one only when TC programs are attached. */
   private readonly flowMaps: typeof FLOW_MAPS;
 
@@ -223,7 +226,8 @@ export class KernelCapture {
     const o = validate(opts);
     const root = resolveCgroupRoot(opts.cgroupRoot);
     const tcIfindexes = o.tcInterfaces.map((name) => ({ name, ifindex: ifindexOf(name) }));
-    const obj = new (loadNative().BpfObject)(o.objectPath, {
+    const native = loadNative();
+    const obj = new native.BpfObject(o.objectPath, {
       maxEntries: { fl_events: o.ringBufferBytes, fl_flows: o.flowTableEntries, fl_tc_flows: o.flowTableEntries },
       optionalPrograms: OPTIONAL_PROGRAMS,
     });
@@ -234,7 +238,7 @@ export class KernelCapture {
             "so the open connections' counters cannot be read",
         );
       }
-      return new KernelCapture(obj, root, o.flushIntervalMs, tcIfindexes, o.egressNat ? { netns: o.egressNatNetns, hook: o.egressNatHook } : null);
+      return new KernelCapture(native, obj, root, o.flushIntervalMs, tcIfindexes, o.egressNat ? { netns: o.egressNatNetns, hook: o.egressNatHook } : null);
     } catch (err) {
       obj.close();
       throw err;
@@ -242,6 +246,7 @@ export class KernelCapture {
   }
 
   private constructor(
+    native: NativeModule,
     private readonly obj: NativeBpfObject,
     readonly root: CgroupRoot,
     readonly flushIntervalMs: number,
@@ -255,7 +260,15 @@ export class KernelCapture {
       this.emit({ bytes: this.batchBytes, count, bootToWallNs: bootToWallClockOffsetNs() });
     });
     for (const prog of TRACING_PROGRAMS) obj.attachTracing(prog);
-    if (egressNat) this.natHook = attachEgressNat(obj, egressNat.netns, egressNat.hook).hook;
+    if (egressNat) {
+      this.nat = startEgressNat(native, obj, egressNat.netns, egressNat.hook, (records, count) => {
+        // The connection's earlier records (its socket, its first packet) were written to the ring buffer
+        // before conntrack confirmed it: hand those on first, so records keep the kernel's order.
+        obj.drainRingBuffer();
+        this.emit({ bytes: records, count, bootToWallNs: bootToWallClockOffsetNs() });
+      });
+      this.natHook = this.nat.hook;
+    }
     obj.attachCgroup("fl_cgroup_ingress", root.dir);
     obj.attachCgroup("fl_cgroup_egress", root.dir);
     for (const { name, ifindex } of tcIfindexes) {
@@ -329,6 +342,7 @@ export class KernelCapture {
   flush(): void {
     if (this.closed || this.flushing) return;
     this.obj.drainRingBuffer();
+    this.nat?.events?.drain();
     this.refreshNetns();
     const bootToWallNs = bootToWallClockOffsetNs();
     const now = this.nowBootNs();
@@ -413,7 +427,17 @@ export class KernelCapture {
       for (let o = 0; values && o < values.length; o += 8) total += Number(values.readBigUInt64LE(o));
       return total;
     };
-    return { ringbufLost: sum(STAT_RINGBUF_LOST), flowTableFull: sum(STAT_FLOW_TABLE_FULL), events: sum(STAT_EVENTS) };
+    return {
+      ringbufLost: sum(STAT_RINGBUF_LOST),
+      flowTableFull: sum(STAT_FLOW_TABLE_FULL),
+      events: sum(STAT_EVENTS),
+      natEventOverflows: this.nat?.events?.stats().overflows ?? 0,
+    };
+  }
+
+  /** How many programs are attached now (links owned by this capture). */
+  attachmentCount(): number {
+    return this.obj.attachments();
   }
 
   programStats(): ProgramStats[] {
@@ -427,6 +451,7 @@ export class KernelCapture {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.flushTimer);
+    this.nat?.events?.close();
     this.obj.close();
   }
 }

@@ -1,14 +1,19 @@
 /**
  * Where the agent reads egress NAT bindings. Netfilter binds a connection's source NAT on its first packet
- * at POSTROUTING; a netfilter program hooked right after it (Linux 6.4+) sees that packet with its
- * conntrack, in the namespaces where NAT happens and for no other packet. Older kernels get the
- * net_dev_queue tracepoint instead, which runs for every packet queued on any device of the node.
+ * at POSTROUTING and confirms its conntrack right after. Three sources, cheapest first:
+ * - conntrack: conntrack's own new-connection events (netlink), one message per connection and no program
+ *   on the packet path; in the namespaces where NAT happens.
+ * - netfilter: a netfilter program hooked right after source NAT (Linux 6.4+), which runs for every packet
+ *   routed through those namespaces (bridged ones too where bridge-nf-call-iptables is set).
+ * - tracepoint: net_dev_queue, which runs for every packet queued on any device of the node, in every
+ *   namespace (for an agent that cannot enter the namespace where NAT happens).
  */
-import type { NativeBpfObject } from "./native";
+import type { NativeBpfObject, NativeConntrackEvents, NativeModule } from "./native";
 
 export const NAT_NETFILTER_PROGRAM = "fl_nat_post";
 export const NAT_TRACEPOINT_PROGRAM = "fl_nat_xmit";
-export type NatHook = "netfilter" | "tracepoint";
+export type NatHook = "conntrack" | "netfilter" | "tracepoint";
+export const NAT_HOOKS: readonly NatHook[] = ["conntrack", "netfilter", "tracepoint"];
 
 const NFPROTO_IPV4 = 2;
 const NFPROTO_IPV6 = 10;
@@ -32,17 +37,7 @@ function attachAfterSourceNat(obj: NativeBpfObject, pf: number, netns: string): 
   }
 }
 
-/**
- * Attaches the NAT reporting program: the netfilter hook in each of `netnsPaths` (empty: this process's
- * own namespace) where the kernel loaded it, the tracepoint otherwise (`hook` forces one; the tracepoint
- * sees every namespace, for hosts where NAT happens in many). Throws saying which namespace failed;
- * nothing stays attached then.
- */
-export function attachEgressNat(obj: NativeBpfObject, netnsPaths: readonly string[], hook: "auto" | NatHook = "auto"): { hook: NatHook; attachments: number[] } {
-  if (hook === "netfilter" && !obj.programLoaded(NAT_NETFILTER_PROGRAM)) {
-    throw new Error(`the netfilter NAT hook needs Linux 6.4 or later (this kernel did not load ${NAT_NETFILTER_PROGRAM}); use the tracepoint`);
-  }
-  if (hook === "tracepoint" || !obj.programLoaded(NAT_NETFILTER_PROGRAM)) return { hook: "tracepoint", attachments: [obj.attachTracing(NAT_TRACEPOINT_PROGRAM)] };
+function attachNetfilter(obj: NativeBpfObject, netnsPaths: readonly string[]): number[] {
   const attachments: number[] = [];
   try {
     for (const netns of netnsPaths.length > 0 ? netnsPaths : [""]) {
@@ -52,5 +47,43 @@ export function attachEgressNat(obj: NativeBpfObject, netnsPaths: readonly strin
     for (const id of attachments) obj.detach(id);
     throw err;
   }
-  return { hook: "netfilter", attachments };
+  return attachments;
+}
+
+export interface EgressNatSource {
+  hook: NatHook;
+  /** Program attachments (netfilter, tracepoint). */
+  attachments: number[];
+  /** The event subscription (conntrack): closed with the capture, drained before each flush. */
+  events: NativeConntrackEvents | null;
+}
+
+/**
+ * Starts reading NAT bindings from `hook` in each of `netnsPaths` (empty: this process's own namespace).
+ * "auto" takes conntrack events, else the netfilter program where the kernel loaded it, else the
+ * tracepoint. Conntrack records reach `onRecords` as the kernel's record bytes. Throws saying which
+ * namespace failed; nothing stays attached or subscribed then.
+ */
+export function startEgressNat(
+  native: NativeModule,
+  obj: NativeBpfObject,
+  netnsPaths: readonly string[],
+  hook: "auto" | NatHook,
+  onRecords: (records: Buffer, count: number) => void,
+): EgressNatSource {
+  if (hook === "conntrack" || hook === "auto") {
+    try {
+      return { hook: "conntrack", attachments: [], events: new native.ConntrackEvents([...netnsPaths], onRecords) };
+    } catch (err) {
+      // A namespace that cannot be entered fails every hook alike: say so rather than fall back.
+      if (hook === "conntrack" || /cannot (open|enter) network namespace/.test((err as Error).message)) throw err;
+    }
+  }
+  if (hook === "netfilter" && !obj.programLoaded(NAT_NETFILTER_PROGRAM)) {
+    throw new Error(`the netfilter NAT hook needs Linux 6.4 or later (this kernel did not load ${NAT_NETFILTER_PROGRAM}); use conntrack or the tracepoint`);
+  }
+  if (hook === "tracepoint" || !obj.programLoaded(NAT_NETFILTER_PROGRAM)) {
+    return { hook: "tracepoint", attachments: [obj.attachTracing(NAT_TRACEPOINT_PROGRAM)], events: null };
+  }
+  return { hook: "netfilter", attachments: attachNetfilter(obj, netnsPaths), events: null };
 }

@@ -3,9 +3,8 @@
  * client alternates round trips between an observed and an unobserved connection (rr pair, per time slot).
  *
  * The agent's object is loaded once, as the daemon loads it, and its programs (cgroup_skb ingress and egress on
- * the observed group, the socket-state, retransmit and kfree_skb tracepoints, the egress NAT hook where the
- * daemon puts it by default: netfilter POSTROUTING in this namespace, or the tracepoint) are attached for
- * some slots and detached for others, in groups of four ordered D A A D or A D D A. The connections are
+ * the observed group, the socket-state, retransmit and kfree_skb tracepoints, and the egress NAT source
+ * chosen by NAT) are attached for some slots and detached for others, in groups of four ordered D A A D or A D D A. The connections are
  * made with everything attached, so they count on TCP's counters as the agent's connections do; detaching
  * leaves their socket storage in place. Slots are short (default 400 ms) because this machine's round trip
  * switches between two speed modes every few seconds: adjacent slots share a mode, blocks of seconds do not.
@@ -23,11 +22,14 @@
  * the whole daemon by block alternation, at a noise of several percent.
  *   node --import tsx bench/agent/datapath-toggle.ts
  *   env: SECONDS=240 SLOT_MS=400 GUARD_MS=60 REQUEST_BYTES=64 CPU=1 AGENT_CPUS=0 (where this process switches)
- *        NICE=-5 RESAMPLES=1000 NAT=1
+ *        NICE=-5 RESAMPLES=1000 NAT=conntrack
+ * NAT: conntrack (the agent's default: a subscription to conntrack's events in this namespace, held for the
+ * whole run, as it runs nothing per packet), netfilter or tracepoint (the programs, switched with the rest),
+ * or none.
  */
 import { execFileSync } from "node:child_process";
 import { DEFAULT_OBJECT_PATH, OPTIONAL_PROGRAMS, setObservedRoot, TRACING_PROGRAMS } from "../../agent/kernel/capture";
-import { attachEgressNat } from "../../agent/kernel/egress-nat";
+import { startEgressNat } from "../../agent/kernel/egress-nat";
 import { resolveCgroupRoot } from "../../agent/kernel/cgroup-scope";
 import { loadNative, type NativeBpfObject } from "../../agent/kernel/native";
 import { buildTool, envCpuList, envNumber, loadAverage } from "./common";
@@ -43,7 +45,8 @@ const GUARD_MS = envNumber("GUARD_MS", 60, (n) => Number.isInteger(n) && n >= 1 
 const REQUEST_BYTES = envNumber("REQUEST_BYTES", 64, (n) => Number.isInteger(n) && n >= 1 && n <= 65536, "a request size from 1 to 65536 bytes");
 const NICE = envNumber("NICE", -5, (n) => Number.isInteger(n) && n >= -20 && n <= 19, "a nice value from -20 to 19 for client and servers");
 const RESAMPLES = envNumber("RESAMPLES", 1000, (n) => Number.isInteger(n) && n >= 100, "at least 100 bootstrap resamples");
-const NAT = envNumber("NAT", 1, (n) => n === 0 || n === 1, "1 (attach the egress NAT hook, as the agent does by default) or 0") === 1;
+const NAT = process.env.NAT ?? "conntrack";
+if (!["conntrack", "netfilter", "tracepoint", "none"].includes(NAT)) throw new Error(`NAT=${NAT}: expected conntrack, netfilter, tracepoint or none`);
 const CPU = envCpuList("CPU", "1");
 const AGENT_CPUS = envCpuList("AGENT_CPUS", "0");
 /** Slot states in groups of four, D A A D then A D D A, so drift cancels within each pair of groups. */
@@ -52,7 +55,7 @@ const PATTERN = [false, true, true, false, true, false, false, true];
 /** The agent's programs on `group`, attached; returns the attachment ids. */
 function attachAll(obj: NativeBpfObject, group: string): number[] {
   const ids = TRACING_PROGRAMS.map((p) => obj.attachTracing(p));
-  if (NAT) ids.push(...attachEgressNat(obj, []).attachments);
+  if (NAT === "netfilter" || NAT === "tracepoint") ids.push(...startEgressNat(loadNative(), obj, [], NAT, () => {}).attachments);
   ids.push(obj.attachCgroup("fl_cgroup_ingress", group), obj.attachCgroup("fl_cgroup_egress", group));
   return ids;
 }
@@ -75,7 +78,7 @@ async function main(): Promise<void> {
   console.log(`load average at start: ${loadAverage()}`);
   console.log(
     `${SECONDS} s of ${REQUEST_BYTES}-byte round trips alternating between an observed and an unobserved connection, client and servers on CPU ${CPU} ` +
-      `(nice ${NICE}); the agent's programs${NAT ? " (NAT hook included)" : " (without the NAT hook)"} switched every ${SLOT_MS} ms slot, ` +
+      `(nice ${NICE}); the agent's programs (egress NAT: ${NAT}) switched every ${SLOT_MS} ms slot, ` +
       `the first ${GUARD_MS} ms of each slot left out`,
   );
   const pods = new PairedPods();
@@ -86,6 +89,7 @@ async function main(): Promise<void> {
     ids = [];
   };
   const switched = new Map<number, { attached: boolean; lateNs: bigint }>();
+  const natEvents = NAT === "conntrack" ? startEgressNat(loadNative(), obj, [], "conntrack", () => {}).events : null;
   try {
     await pods.start(rr, CPU, NICE);
     setObservedRoot(obj, resolveCgroupRoot(pods.observedGroup));
@@ -163,6 +167,7 @@ async function main(): Promise<void> {
     console.log(`  ${verdict("p99 ratio (observed connection)", primary!.values[P99], primary!.intervals[P99], 1.03, true)}`);
   } finally {
     detachAll();
+    natEvents?.close();
     obj.close();
     await pods.destroy();
   }

@@ -40,7 +40,7 @@ describe("agent configuration", () => {
     expect(c).toMatchObject({ egressNatNetns: ["/proc/self/ns/net"], egressNatHook: "tracepoint" });
     expect(parseAgentConfig(["--cgroup-root", dir], { FLOWLENS_EGRESS_NAT_NETNS: "/proc/self/ns/net, /proc/thread-self/ns/net" })!.egressNatNetns).toEqual(["/proc/self/ns/net", "/proc/thread-self/ns/net"]);
     expect(() => parseAgentConfig(["--cgroup-root", dir, "--egress-nat-netns", "/run/netns/flowlens-none"], {})).toThrow("--egress-nat-netns /run/netns/flowlens-none: no such file");
-    expect(() => parseAgentConfig(["--cgroup-root", dir, "--egress-nat-hook", "kprobe"], {})).toThrow("--egress-nat-hook kprobe: expected auto, netfilter or tracepoint");
+    expect(() => parseAgentConfig(["--cgroup-root", dir, "--egress-nat-hook", "kprobe"], {})).toThrow("--egress-nat-hook kprobe: expected auto, conntrack, netfilter, tracepoint");
   });
 
   test("--help returns no config", () => {

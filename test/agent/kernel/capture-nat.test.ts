@@ -1,7 +1,8 @@
 /**
  * Egress NAT seen by the real kernel programs: a client in the observed cgroup connects through a router
- * namespace that masquerades one destination and not another (nat-router.ts). Both NAT hooks: netfilter
- * after source NAT in the router's namespace (the default), and the net_dev_queue tracepoint.
+ * namespace that masquerades one destination and not another (nat-router.ts). Every NAT source: conntrack's
+ * events in the router's namespace (the default), a netfilter program after source NAT there, and the
+ * net_dev_queue tracepoint.
  */
 import { KernelCapture } from "../../../agent/kernel/capture";
 import { IPPROTO_TCP, IPPROTO_UDP, type KernelRecord } from "../../../agent/kernel/record";
@@ -9,6 +10,7 @@ import { RecordLog } from "./helpers";
 import { CLIENT_IP, MASQUERADED_IP, NatRouter, NO_SNAT_IP, ROUTER_OUTER_IP } from "./nat-router";
 
 describe.each([
+  { hook: "conntrack" as const, port: 5090 },
   { hook: "netfilter" as const, port: 5100 },
   { hook: "tracepoint" as const, port: 5110 },
 ])("KernelCapture on egress NAT, $hook hook", ({ hook, port }) => {
@@ -81,7 +83,7 @@ describe.each([
   });
 });
 
-describe("the netfilter NAT hook", () => {
+describe("choosing where NAT is read", () => {
   let net: NatRouter | undefined;
   let capture: KernelCapture | undefined;
 
@@ -92,11 +94,11 @@ describe("the netfilter NAT hook", () => {
     net = undefined;
   });
 
-  test("in a namespace where nothing is translated (the client's), it reports no binding", async () => {
+  test("by default conntrack events; in a namespace where nothing is translated (the client's), no binding", async () => {
     net = new NatRouter();
     capture = KernelCapture.open({ cgroupRoot: net.cgroupRoot, flushIntervalMs: 60_000, egressNatNetns: [`/run/netns/${net.client}`] });
     const log = new RecordLog(capture);
-    expect(capture.natHook).toBe("netfilter");
+    expect(capture.natHook).toBe("conntrack");
     const server = await net.serverTraffic(["tcp-server", MASQUERADED_IP, 5121, 100, 200]);
     const serverExit = new Promise((r) => server.on("exit", r));
     net.clientTraffic(["tcp-client", MASQUERADED_IP, 5121, 100, 200]);
@@ -105,11 +107,11 @@ describe("the netfilter NAT hook", () => {
     expect(log.records.filter((r) => r.kind === "nat")).toEqual([]);
   });
 
-  test("two captures in one namespace both hook it (the kernel takes one link per priority)", () => {
+  test("two captures in one namespace both hook netfilter (the kernel takes one link per priority)", () => {
     net = new NatRouter();
     const ns = [`/run/netns/${net.router}`];
-    capture = KernelCapture.open({ cgroupRoot: net.cgroupRoot, egressNatNetns: ns });
-    const second = KernelCapture.open({ cgroupRoot: net.cgroupRoot, egressNatNetns: ns });
+    capture = KernelCapture.open({ cgroupRoot: net.cgroupRoot, egressNatNetns: ns, egressNatHook: "netfilter" });
+    const second = KernelCapture.open({ cgroupRoot: net.cgroupRoot, egressNatNetns: ns, egressNatHook: "netfilter" });
     try {
       expect([capture.natHook, second.natHook]).toEqual(["netfilter", "netfilter"]);
     } finally {
@@ -117,10 +119,23 @@ describe("the netfilter NAT hook", () => {
     }
   });
 
-  test("a namespace path that does not exist is an error naming it, and nothing stays attached", () => {
+  test.each(["auto", "conntrack", "netfilter"] as const)("a namespace path that does not exist is an error naming it (%s)", (hook) => {
     net = new NatRouter();
-    expect(() => KernelCapture.open({ cgroupRoot: net!.cgroupRoot, egressNatNetns: ["/run/netns/flowlens-no-such-ns"] })).toThrow(
+    expect(() => KernelCapture.open({ cgroupRoot: net!.cgroupRoot, egressNatNetns: ["/run/netns/flowlens-no-such-ns"], egressNatHook: hook })).toThrow(
       "cannot open network namespace /run/netns/flowlens-no-such-ns (No such file or directory)",
     );
+  });
+
+  test("conntrack events cost the packet path nothing: no program is attached for them", () => {
+    net = new NatRouter();
+    const ns = [`/run/netns/${net.router}`];
+    const withEvents = KernelCapture.open({ cgroupRoot: net.cgroupRoot, egressNatNetns: ns, egressNatHook: "conntrack" });
+    const without = KernelCapture.open({ cgroupRoot: net.cgroupRoot, egressNat: false });
+    try {
+      expect(withEvents.attachmentCount()).toBe(without.attachmentCount());
+    } finally {
+      withEvents.close();
+      without.close();
+    }
   });
 });
