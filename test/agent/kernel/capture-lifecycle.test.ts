@@ -129,26 +129,29 @@ describe("KernelCapture lifecycle", () => {
     expect(linksOfPrograms(progIds)).toEqual([]);
   });
 
-  test("a program the verifier rejects fails the load with the end of the verifier log", () => {
+  /** Compiles fixtures/NAME.bpf.c into a temporary directory, hands the object's path to `use`, then removes it. */
+  function withFixtureObject(name: string, use: (obj: string) => void): void {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flbpf"));
     try {
-      const obj = path.join(dir, "rejected.bpf.o");
+      const obj = path.join(dir, `${name}.bpf.o`);
       const multiarch = `/usr/include/${os.arch() === "arm64" ? "aarch64" : "x86_64"}-linux-gnu`;
-      execFileSync("clang", ["-O2", "-g", "-target", "bpf", `-I${multiarch}`, "-c", path.join(__dirname, "fixtures/rejected.bpf.c"), "-o", obj]);
-      expect(() => new (loadNative().BpfObject)(obj)).toThrow(
-        /^loading BPF object .*rejected\.bpf\.o failed: the kernel's verifier rejected program fl_rejected \(Invalid argument\); its log ends with:[\s\S]*R0 .* should have been in \[0, 3\]/,
-      );
+      execFileSync("clang", ["-O2", "-g", "-target", "bpf", `-I${multiarch}`, "-c", path.join(__dirname, `fixtures/${name}.bpf.c`), "-o", obj]);
+      use(obj);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  test("a program the verifier rejects fails the load with the end of the verifier log", () => {
+    withFixtureObject("rejected", (obj) => {
+      expect(() => new (loadNative().BpfObject)(obj)).toThrow(
+        /^loading BPF object .*rejected\.bpf\.o failed: the kernel's verifier rejected program fl_rejected \(Invalid argument\); its log ends with:[\s\S]*R0 .* should have been in \[0, 3\]/,
+      );
+    });
   });
 
   test("a program listed as optional that the kernel refuses is left out and the rest loads", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flbpf"));
-    try {
-      const obj = path.join(dir, "optional.bpf.o");
-      const multiarch = `/usr/include/${os.arch() === "arm64" ? "aarch64" : "x86_64"}-linux-gnu`;
-      execFileSync("clang", ["-O2", "-g", "-target", "bpf", `-I${multiarch}`, "-c", path.join(__dirname, "fixtures/optional.bpf.c"), "-o", obj]);
+    withFixtureObject("optional", (obj) => {
       expect(() => new (loadNative().BpfObject)(obj)).toThrow(/verifier rejected program fl_rejected/);
       const loaded = new (loadNative().BpfObject)(obj, { optionalPrograms: ["fl_rejected"] });
       try {
@@ -157,9 +160,7 @@ describe("KernelCapture lifecycle", () => {
       } finally {
         loaded.close();
       }
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test("bad options are rejected with what to fix", () => {
