@@ -112,7 +112,8 @@ export class AgentDaemon {
     this.attached = true;
     this.lossTimer = setInterval(() => this.pollLosses(), 1000);
     this.log(`flowlens agent: node ${config.nodeName}, gRPC on port ${this.grpcPort}, metrics on port ${this.metricsPort}, observing ${config.cgroupRoot}` +
-        (this.capture.natHook ? `, egress NAT from the ${this.capture.natHook} hook` : ""));
+        (this.capture.natHook ? `, egress NAT from the ${this.capture.natHook} hook` : "") +
+        (this.capture.socketIterator === "netns" ? "; open sockets read per network namespace (this kernel refuses map iterators)" : ""));
   }
 
   /** A NAT binding is no flow: it fills the translated source of its connection's flows, past and future. */

@@ -215,6 +215,10 @@ export class KernelCapture {
   /** Each open socket flow's packet count at the previous flush, by key. */
   private socketPackets = new Map<string, bigint>();
   private closed = false;
+  /** How open sockets' counters are read: the storage map's iterator, or each network namespace's TCP sockets. */
+  get socketIterator(): "map" | "netns" {
+    return this.obj.programLoaded(SOCKET_FLOWS.program) ? "map" : "netns";
+  }
   /** Where NAT bindings are read (conntrack events where they can be subscribed to), or null when not reported. */
   natHook: NatHook | null = null;
   private nat: EgressNatSource | null = null;
@@ -237,6 +241,17 @@ export class KernelCapture {
           `loading BPF object ${o.objectPath} failed: this kernel refuses both socket iterators (${SOCKET_FLOWS.program}, ${SOCKET_FLOWS_BY_NETNS}), ` +
             "so the open connections' counters cannot be read",
         );
+      }
+      if (!obj.programLoaded(SOCKET_FLOWS.program)) {
+        // The per-namespace iterator starts inside each pod's namespace: prove it can before anything attaches.
+        try {
+          obj.iterate(SOCKET_FLOWS_BY_NETNS, "", "/proc/self/ns/net");
+        } catch (err) {
+          throw new Error(
+            `this kernel refuses iterators over map elements, so open connections are read from each network namespace, ` +
+              `which needs CAP_SYS_ADMIN to enter: ${(err as Error).message}`,
+          );
+        }
       }
       return new KernelCapture(native, obj, root, o.flushIntervalMs, tcIfindexes, o.egressNat ? { netns: o.egressNatNetns, hook: o.egressNatHook } : null);
     } catch (err) {
@@ -320,7 +335,7 @@ export class KernelCapture {
 
   /** The open sockets' flows, as fl_flows entries back to back. */
   private readSocketFlows(): Buffer {
-    if (this.obj.programLoaded(SOCKET_FLOWS.program)) return this.obj.iterate(SOCKET_FLOWS.program, SOCKET_FLOWS.map);
+    if (this.socketIterator === "map") return this.obj.iterate(SOCKET_FLOWS.program, SOCKET_FLOWS.map);
     const parts: Buffer[] = [];
     for (const nsPath of this.netns.values()) {
       try {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "flowlens_events.h"
@@ -101,8 +102,28 @@ void CloseHandle(Handle* h) {
   uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<Handle*>(x); });
 }
 
+// Whether this thread's namespace sends conntrack events: net.netfilter.nf_conntrack_events, read through
+// /proc/sys, which shows the reading thread's namespace. 0 turns them off; without the file there is no
+// conntrack at all.
+bool EventsEnabled(std::string* why) {
+  FILE* f = fopen("/proc/sys/net/netfilter/nf_conntrack_events", "re");
+  if (!f) {
+    *why = "this kernel has no conntrack events (/proc/sys/net/netfilter/nf_conntrack_events: " + Errno(errno) + ")";
+    return false;
+  }
+  int value = -1;
+  int n = fscanf(f, "%d", &value);
+  fclose(f);
+  if (n == 1 && value == 0) {
+    *why = "conntrack events are off there (net.netfilter.nf_conntrack_events is 0; set it to 1 or 2)";
+    return false;
+  }
+  return true;
+}
+
 // A socket in the current namespace subscribed to new conntracks; -1 with *why set on failure.
 int OpenEventSocket(std::string* why) {
+  if (!EventsEnabled(why)) return -1;
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER);
   if (fd < 0) {
     *why = "cannot open a netfilter netlink socket (" + Errno(errno) + ")";

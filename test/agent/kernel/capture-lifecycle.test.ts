@@ -5,7 +5,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { KernelCapture } from "../../../agent/kernel/capture";
+import { DEFAULT_OBJECT_PATH, KernelCapture, OPTIONAL_PROGRAMS } from "../../../agent/kernel/capture";
 import { loadNative } from "../../../agent/kernel/native";
 import { decodeRecords, FL_FLOW_VALUE_SIZE, FL_RECORD_SIZE, FL_RECORD_VERSION } from "../../../agent/kernel/record";
 import { RecordLog } from "./helpers";
@@ -44,9 +44,10 @@ describe("KernelCapture lifecycle", () => {
     const progIds = capture.programStats().map((p) => p.id);
     try {
       expect(bpftoolJson(["cgroup", "show", pods.cgroupRoot]).length).toBe(2);
-      // 2 cgroup + 3 tracing links; egress NAT comes from conntrack events, with no program.
+      // 2 cgroup + 3 tracing links; egress NAT comes from conntrack events, with no program. Where open
+      // sockets are read per network namespace, open() has proved it can, which made the iterator's link.
       expect(capture.natHook).toBe("conntrack");
-      expect(linksOfPrograms(progIds).length).toBe(5);
+      expect(linksOfPrograms(progIds).length).toBe(capture.socketIterator === "netns" ? 6 : 5);
     } finally {
       capture.close();
     }
@@ -89,6 +90,23 @@ describe("KernelCapture lifecycle", () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/loading BPF object .*flowlens\.bpf\.o failed: the process lacks CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN/);
     expect(r.stdout).toMatch(/run the agent as root or grant it/);
+  });
+
+  test("with only the chart's capabilities the capture opens, or says what reading open sockets needs on this kernel", () => {
+    const r = spawnSync(
+      "setpriv",
+      ["--bounding-set=-all,+bpf,+perfmon,+net_admin", "--", process.execPath, "--import", "tsx", OPEN_CAPTURE, pods.cgroupRoot],
+      { encoding: "utf8", timeout: 20000 },
+    );
+    const probe = new (loadNative().BpfObject)(DEFAULT_OBJECT_PATH, { optionalPrograms: OPTIONAL_PROGRAMS });
+    const mapIterator = probe.programLoaded("fl_sock_flows");
+    probe.close();
+    if (mapIterator) {
+      expect(r.stdout).toMatch(/^attached \d+/);
+    } else {
+      expect(r.status).toBe(1);
+      expect(r.stdout).toMatch(/this kernel refuses iterators over map elements, so open connections are read from each network namespace, which needs CAP_SYS_ADMIN to enter: .*Operation not permitted/);
+    }
   });
 
   test("a tiny ring buffer overflows and the losses are counted", async () => {

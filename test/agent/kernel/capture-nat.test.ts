@@ -4,6 +4,7 @@
  * events in the router's namespace (the default), a netfilter program after source NAT there, and the
  * net_dev_queue tracepoint.
  */
+import { execFileSync } from "node:child_process";
 import { KernelCapture } from "../../../agent/kernel/capture";
 import { IPPROTO_TCP, IPPROTO_UDP, type KernelRecord } from "../../../agent/kernel/record";
 import { RecordLog } from "./helpers";
@@ -124,6 +125,17 @@ describe("choosing where NAT is read", () => {
     expect(() => KernelCapture.open({ cgroupRoot: net!.cgroupRoot, egressNatNetns: ["/run/netns/flowlens-no-such-ns"], egressNatHook: hook })).toThrow(
       "cannot open network namespace /run/netns/flowlens-no-such-ns (No such file or directory)",
     );
+  });
+
+  test("where conntrack events are off, conntrack is an error saying so and auto takes the netfilter hook", () => {
+    net = new NatRouter();
+    execFileSync("ip", ["netns", "exec", net.router, "sysctl", "-qw", "net.netfilter.nf_conntrack_events=0"]);
+    const ns = [`/run/netns/${net.router}`];
+    expect(() => KernelCapture.open({ cgroupRoot: net!.cgroupRoot, egressNatNetns: ns, egressNatHook: "conntrack" })).toThrow(
+      `reading egress NAT from conntrack events in /run/netns/${net.router} failed: conntrack events are off there (net.netfilter.nf_conntrack_events is 0; set it to 1 or 2)`,
+    );
+    capture = KernelCapture.open({ cgroupRoot: net.cgroupRoot, egressNatNetns: ns });
+    expect(capture.natHook).toBe("netfilter");
   });
 
   test("conntrack events cost the packet path nothing: no program is attached for them", () => {
