@@ -6,6 +6,8 @@
 #include <sched.h>
 #include <sys/syscall.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -105,6 +107,8 @@ BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObjec
     Napi::Array names = opts.Get("optionalPrograms").As<Napi::Array>();
     for (uint32_t i = 0; i < names.Length(); i++) optional.insert(names.Get(i).As<Napi::String>().Utf8Value());
   }
+  // Signals are blocked during the load (OpenAndLoad); one that still interrupts it is retried a few times.
+  int interrupted = 0;
   for (;;) {
     std::string log, refused;
     int err = OpenAndLoad(env, opts, skipped, &log, &refused);
@@ -114,6 +118,7 @@ BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObjec
       skipped.insert(refused);
       continue;
     }
+    if (err == -EAGAIN && ++interrupted < 5) continue;
     std::string reason = Errno(err);
     if (!refused.empty()) {
       reason = "the kernel's verifier rejected program " + refused + " (" + Errno(err) + "); its log ends with:";
@@ -170,7 +175,13 @@ int BpfObject::OpenAndLoad(Napi::Env env, Napi::Object opts, const std::set<std:
       bpf_program__set_autoload(prog, false);
     }
   }
+  // The verifier gives up (EAGAIN) when a signal is pending while it works, and a profiler's SIGPROF arrives
+  // every millisecond: signals wait on this thread until the load is over.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &previous);
   int err = bpf_object__load(obj_);
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   *log = EndLibbpfCapture();
   // CO-RE relocation parsed the kernel's whole BTF; hand that memory back to the system.
   malloc_trim(0);

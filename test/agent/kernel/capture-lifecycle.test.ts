@@ -109,6 +109,25 @@ describe("KernelCapture lifecycle", () => {
     }
   });
 
+  test("the programs load under a CPU profiler, whose signals would otherwise interrupt the verifier", async () => {
+    const profDir = fs.mkdtempSync(path.join(os.tmpdir(), "flprof"));
+    const child = spawn(process.execPath, ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--import", "tsx", OPEN_CAPTURE, pods.cgroupRoot]);
+    try {
+      const firstLine = await new Promise<string>((resolve) => {
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.includes("\n")) resolve(out.split("\n")[0]);
+        });
+        child.on("exit", () => resolve(out));
+      });
+      expect(firstLine).toMatch(/^attached \d+/);
+    } finally {
+      child.kill("SIGKILL");
+      fs.rmSync(profDir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
   test("a tiny ring buffer overflows and the losses are counted", async () => {
     const capture = KernelCapture.open({ cgroupRoot: pods.cgroupRoot, ringBufferBytes: 4096, flushIntervalMs: 60_000 });
     try {
