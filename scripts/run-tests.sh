@@ -4,7 +4,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p test-artifacts
-npx jest --ci --json --outputFile=test-artifacts/jest-results.json "$@"
+# --forceExit: a suite that dies before its afterAll (a worker that cannot report its failure) must not leave
+# the run waiting on the kernel capture it still holds; its failure is reported all the same.
+npx jest --ci --forceExit --json --outputFile=test-artifacts/jest-results.json "$@"
 status=$?
 node -e '
 const r = require("./test-artifacts/jest-results.json");

@@ -105,9 +105,19 @@ describe("KernelCapture on live traffic", () => {
     expect(request.packets).toBe(closed[0].packets);
     // The senders hand the device 64 KiB packets that it cuts into segments of at most one MSS (1448 here).
     expect(request.packets).toBeGreaterThanOrEqual(Math.ceil(sent / 1448));
-    expect(request.bytes).toBe(sent + SYN_HDR + TCP_HDR * (request.packets - 1));
+    const headers = SYN_HDR + TCP_HDR * (request.packets - 1);
     const seenByServer = await log.lastFlush("server ingress", (r) => between(a.ip, b.ip, 5011)(r) && r.direction === "ingress");
-    expect(seenByServer).toMatchObject({ srcPort: clientPort, packets: request.packets, bytes: request.bytes });
+    const retransmitted = closed[0].totalRetrans;
+    if (retransmitted === 0) {
+      expect(request.bytes).toBe(sent + headers);
+      expect(seenByServer).toMatchObject({ srcPort: clientPort, packets: request.packets, bytes: request.bytes });
+    } else {
+      // A loss on a busy machine: the retransmitted segments went on the wire again, payload and all, and the
+      // lost ones never reached the server.
+      expect(request.bytes).toBeGreaterThan(sent + headers);
+      expect(request.bytes).toBeLessThanOrEqual(sent + headers + retransmitted * 1448);
+      expect(seenByServer.packets).toBeLessThanOrEqual(request.packets);
+    }
     const reply = await log.lastFlush("server egress", (r) => between(b.ip, a.ip, clientPort)(r) && r.direction === "egress");
     expect(reply.bytes).toBe(100 + SYN_HDR + TCP_HDR * (reply.packets - 1));
   });
