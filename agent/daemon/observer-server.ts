@@ -137,6 +137,8 @@ export class ObserverServer {
     // whatever the filters: they mean the filtered view may be incomplete.
     const respond = (e: RingEvent): GetFlowsResponse | undefined => {
       if (e.lost) return inTime(e.timeMs * 1000) ? this.lostResponse(e.lost, e.timeMs) : undefined;
+      // Arrived before `since`, so happened before it too: no Flow is built for it.
+      if (sinceMs !== undefined && e.timeMs < sinceMs) return undefined;
       const flow = e.entry.flow;
       const time = flow.time ?? timestampFromMillis(e.timeMs);
       if (!inTime(timestampToMicros(time))) return undefined;

@@ -236,13 +236,14 @@ export class KernelCapture {
       optionalPrograms: OPTIONAL_PROGRAMS,
     });
     try {
-      if (!obj.programLoaded(SOCKET_FLOWS.program) && !obj.programLoaded(SOCKET_FLOWS_BY_NETNS)) {
+      const mapIterator = obj.programLoaded(SOCKET_FLOWS.program);
+      if (!mapIterator && !obj.programLoaded(SOCKET_FLOWS_BY_NETNS)) {
         throw new Error(
           `loading BPF object ${o.objectPath} failed: this kernel refuses both socket iterators (${SOCKET_FLOWS.program}, ${SOCKET_FLOWS_BY_NETNS}), ` +
             "so the open connections' counters cannot be read",
         );
       }
-      if (!obj.programLoaded(SOCKET_FLOWS.program)) {
+      if (!mapIterator) {
         // The per-namespace iterator starts inside each pod's namespace: prove it can before anything attaches.
         try {
           obj.iterate(SOCKET_FLOWS_BY_NETNS, "", "/proc/self/ns/net");

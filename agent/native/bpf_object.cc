@@ -107,8 +107,6 @@ BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObjec
     Napi::Array names = opts.Get("optionalPrograms").As<Napi::Array>();
     for (uint32_t i = 0; i < names.Length(); i++) optional.insert(names.Get(i).As<Napi::String>().Utf8Value());
   }
-  // Signals are blocked during the load (OpenAndLoad); one that still interrupts it is retried a few times.
-  int interrupted = 0;
   for (;;) {
     std::string log, refused;
     int err = OpenAndLoad(env, opts, skipped, &log, &refused);
@@ -118,7 +116,6 @@ BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObjec
       skipped.insert(refused);
       continue;
     }
-    if (err == -EAGAIN && ++interrupted < 5) continue;
     std::string reason = Errno(err);
     if (!refused.empty()) {
       reason = "the kernel's verifier rejected program " + refused + " (" + Errno(err) + "); its log ends with:";
