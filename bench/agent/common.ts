@@ -6,6 +6,7 @@ import type { ProgramStats } from "../../agent/kernel/capture";
 
 export const RESULTS_DIR = path.resolve(__dirname, "../results/agent");
 const TOOLS_SRC = path.join(__dirname, "tools");
+const VMLINUX_DIR = path.resolve(__dirname, "../../bpf/.output");
 
 /** Compiles bench/agent/tools/<name>.c (if changed) and returns the binary's path. */
 export function buildTool(name: string): string {
@@ -16,6 +17,26 @@ export function buildTool(name: string): string {
     execFileSync("cc", ["-O2", "-Wall", "-o", bin, src], { stdio: "inherit" });
   }
   return bin;
+}
+
+/** The empty cgroup_skb objects that prog-cost.ts measures the hook's own cost with, by name. */
+export const EMPTY_HOOK_OBJECTS: Record<string, string[]> = {
+  "empty-hooks": [],
+  "empty-ingress": ["-DNO_EGRESS"],
+  "empty-egress": ["-DNO_INGRESS"],
+};
+
+/** Compiles bench/agent/tools/empty-hooks.bpf.c as the named variant (if changed) and returns the object's path. */
+export function buildEmptyHooks(name: string): string {
+  const defines = EMPTY_HOOK_OBJECTS[name];
+  if (!defines) throw new Error(`${name}: not an empty-hook object (expected ${Object.keys(EMPTY_HOOK_OBJECTS).join(", ")})`);
+  const src = path.join(TOOLS_SRC, "empty-hooks.bpf.c");
+  const obj = path.join(RESULTS_DIR, "bin", `${name}.bpf.o`);
+  if (!fs.existsSync(obj) || fs.statSync(obj).mtimeMs < fs.statSync(src).mtimeMs) {
+    fs.mkdirSync(path.dirname(obj), { recursive: true });
+    execFileSync("clang", ["-O2", "-g", "-Wall", "-target", "bpf", ...defines, "-I", VMLINUX_DIR, "-c", src, "-o", obj], { stdio: "inherit" });
+  }
+  return obj;
 }
 
 /** Runs a command without blocking the event loop (so a capture keeps draining); resolves with stdout. */

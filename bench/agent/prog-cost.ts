@@ -9,8 +9,10 @@
  *   the figures are each object's totals over its blocks, and the last column compares it with the first object.
  *   bpf_stats adds two clock reads to every run, the same for every object.
  * - Latency only (STATS=0): the same alternation with bpf_stats off, so the round trip's percentiles compare the
- *   objects' true cost. An object named `none` attaches nothing: OBJECTS=none,empty.bpf.o,full.bpf.o shows what
- *   the hooks cost by themselves and what the programs add on top.
+ *   objects' true cost. An object named `none` attaches nothing; `empty-hooks`, `empty-ingress` and
+ *   `empty-egress` are built from tools/empty-hooks.bpf.c, cgroup_skb programs that only let the packet through:
+ *   OBJECTS=none,empty-ingress,empty-egress,empty-hooks,<built object> shows what the kernel's hooks cost by
+ *   themselves and what the agent's programs add on top.
  * - Paired (PAIRED=1, bpf_stats off): round trips alternate between a connection the object observes and
  *   an unobserved twin (bench/agent/paired-pods.ts); each block gives each percentile of the observed one over
  *   the unobserved one, so what the object adds to an observed socket stands out from the machine's noise.
@@ -25,7 +27,7 @@ import { DEFAULT_OBJECT_PATH, OPTIONAL_PROGRAMS, setObservedRoot, TRACING_PROGRA
 import { resolveCgroupRoot } from "../../agent/kernel/cgroup-scope";
 import { loadNative, type NativeBpfObject, type NativeModule } from "../../agent/kernel/native";
 import { TestPods } from "../../test/agent/kernel/pods";
-import { buildTool, envCpuList, envNumber, loadAverage, runAsync, withBpfStats } from "./common";
+import { buildEmptyHooks, buildTool, EMPTY_HOOK_OBJECTS, envCpuList, envNumber, loadAverage, runAsync, withBpfStats } from "./common";
 import { parseHistogram, PooledHistogram } from "./latency-histogram";
 import { pairedRatios } from "./paired-ratio";
 import { PairedPods } from "./paired-pods";
@@ -35,7 +37,11 @@ const ROUNDS = envNumber("ROUNDS", 4, (n) => Number.isInteger(n) && n >= 1, "a w
 const BLOCK_SECONDS = envNumber("BLOCK_SECONDS", 1, (n) => n >= 0.1, "seconds of request/response per block, at least 0.1");
 const CPU = envCpuList("CPU", "1");
 const NO_OBJECT = "none";
-const OBJECTS = (process.env.OBJECTS || DEFAULT_OBJECT_PATH).split(",").map((p) => (p === NO_OBJECT ? p : path.resolve(p)));
+const OBJECTS = (process.env.OBJECTS || DEFAULT_OBJECT_PATH)
+  .split(",")
+  .map((p) => (p === NO_OBJECT ? p : p in EMPTY_HOOK_OBJECTS ? buildEmptyHooks(p) : path.resolve(p)));
+/** The empty-hook objects: nothing to time in isolation. */
+const EMPTY_HOOK_PATHS = new Set(Object.keys(EMPTY_HOOK_OBJECTS).filter((n) => (process.env.OBJECTS ?? "").split(",").includes(n)).map(buildEmptyHooks));
 const STATS = envNumber("STATS", 1, (n) => n === 0 || n === 1, "1 (bpf_stats on) or 0 (off, latency only)") === 1;
 const NAT = envNumber("NAT", 0, (n) => n === 0 || n === 1, "1 (attach the NAT tracepoint too) or 0") === 1;
 const PAIRED = envNumber("PAIRED", 0, (n) => n === 0 || n === 1, "1 (observed against unobserved round trips) or 0") === 1;
@@ -97,7 +103,8 @@ function attachAsTheAgent(obj: NativeBpfObject, cgroupRoot: string): void {
     setObservedRoot(obj, resolveCgroupRoot(cgroupRoot));
     for (const prog of TRACING_PROGRAMS) obj.attachTracing(prog);
   }
-  for (const prog of CGROUP_PROGRAMS) obj.attachCgroup(prog, cgroupRoot);
+  // An empty-hook object may have one direction only.
+  for (const prog of CGROUP_PROGRAMS) if (programs.has(prog)) obj.attachCgroup(prog, cgroupRoot);
   if (NAT && programs.has(NAT_PROGRAM)) obj.attachTracing(NAT_PROGRAM);
 }
 
@@ -217,7 +224,7 @@ async function paired(native: NativeModule): Promise<void> {
 async function main(): Promise<void> {
   const native = loadNative();
   console.log(`load average at start: ${loadAverage()}`);
-  for (const o of OBJECTS.filter((o) => o !== NO_OBJECT)) {
+  for (const o of OBJECTS.filter((o) => o !== NO_OBJECT && !EMPTY_HOOK_PATHS.has(o))) {
     console.log(`${o}: BPF_PROG_TEST_RUN averages (${native.possibleCpus()} possible CPUs)`);
     isolated(native, o);
   }
