@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { createInfrastructure, down, startReplica } from "../../lab/lab";
 import { copyCgroup, DEFAULT_OPTIONS, makePlan, podByApp, type LabPlan } from "../../lab/plan";
 import { StateFile } from "../../lab/state";
+import { recordResource, releaseResource } from "../support/test-resources";
 
 const run = promisify(execFile);
 
@@ -34,6 +35,7 @@ describe("the lab with two replica copies", () => {
   const plan: LabPlan = makePlan({ ...DEFAULT_OPTIONS, name: `fl-copies-${randomBytes(3).toString("hex")}`, replicaOnly: true, copies: 2 });
 
   beforeAll(async () => {
+    recordResource("lab", plan.options.name);
     const state = StateFile.create(plan.stateFile, plan.options.name, plan.dir, false);
     createInfrastructure(plan, state, () => undefined);
     await startReplica(plan, state, { rate: 1 }, () => undefined, false);
@@ -41,6 +43,7 @@ describe("the lab with two replica copies", () => {
 
   afterAll(async () => {
     await down(plan.options.name, () => undefined);
+    releaseResource("lab", plan.options.name);
   }, 60_000);
 
   test("runs each copy's pods in its own subtree under every node, and the load generator's in neither", () => {

@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import type { Flow } from "../../proto/types";
+import { recordResource, releaseResource } from "../support/test-resources";
 
 const run = promisify(execFile);
 const REPO = path.resolve(__dirname, "../..");
@@ -23,12 +24,14 @@ function newLab(): Lab {
 }
 
 async function labUp(lab: Lab, extra: string[]): Promise<void> {
+  recordResource("lab", lab.name);
   await run(FLOWLENS, ["lab", "up", "--detach", "--name", lab.name, "--agent-loopback", lab.loopback,
     "--relay-address", lab.relay, "--ui-address", lab.ui, "--load-rate", "10", ...extra], { timeout: 150_000 });
 }
 
 async function labDown(name: string): Promise<void> {
   await run(FLOWLENS, ["lab", "down", "--name", name], { timeout: 60_000 });
+  releaseResource("lab", name);
 }
 
 async function inNetns(netns: string, script: string): Promise<string> {

@@ -6,6 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { recordResource, releaseResource } from "../../support/test-resources";
 
 export const REPO = path.resolve(__dirname, "../../..");
 export const CGROUP_V2 = "/sys/fs/cgroup/unified";
@@ -31,20 +32,32 @@ export class TestNode {
   private readonly cleanups: (() => void)[] = [];
 
   create(): this {
+    recordResource("netns", this.netns);
     sh("ip", ["netns", "add", this.netns]);
-    this.cleanups.push(() => sh("ip", ["netns", "del", this.netns]));
+    this.cleanups.push(() => {
+      sh("ip", ["netns", "del", this.netns]);
+      releaseResource("netns", this.netns);
+    });
     sh("ip", ["-n", this.netns, "link", "add", this.bridge, "type", "bridge"]);
     sh("ip", ["-n", this.netns, "link", "set", this.bridge, "up"]);
+    recordResource("cgroup", this.cgroupDir);
     fs.mkdirSync(this.cgroupDir);
-    this.cleanups.push(() => fs.rmdirSync(this.cgroupDir));
+    this.cleanups.push(() => {
+      fs.rmdirSync(this.cgroupDir);
+      releaseResource("cgroup", this.cgroupDir);
+    });
     return this;
   }
 
   addPod(name: string, ip: string): TestPod {
     const pod: TestPod = { name, ip, netns: `fl${name.slice(0, 4)}${this.suffix}`, cgroupDir: path.join(this.cgroupDir, name) };
     const hostVeth = `flv${this.pods.length}${this.suffix}`;
+    recordResource("netns", pod.netns);
     sh("ip", ["netns", "add", pod.netns]);
-    this.cleanups.push(() => sh("ip", ["netns", "del", pod.netns]));
+    this.cleanups.push(() => {
+      sh("ip", ["netns", "del", pod.netns]);
+      releaseResource("netns", pod.netns);
+    });
     sh("ip", ["-n", this.netns, "link", "add", hostVeth, "type", "veth", "peer", "name", "eth0", "netns", pod.netns]);
     sh("ip", ["-n", this.netns, "link", "set", hostVeth, "master", this.bridge, "up"]);
     sh("ip", ["-n", pod.netns, "addr", "add", `${ip}/24`, "dev", "eth0"]);

@@ -14,6 +14,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CGROUP2_MOUNT, TRAFFIC } from "./pods";
+import { recordResource, releaseResource } from "../../support/test-resources";
 
 export const CLIENT_IP = "198.18.1.130";
 export const ROUTER_OUTER_IP = "198.18.1.193";
@@ -36,9 +37,11 @@ export class NatRouter {
 
   constructor() {
     try {
+      recordResource("cgroup", this.cgroupRoot);
       fs.mkdirSync(this.cgroupRoot);
       fs.mkdirSync(this.cgroupDir);
       for (const ns of [this.client, this.router, this.server]) {
+        recordResource("netns", ns);
         sh(["ip", "netns", "add", ns]);
         sh(["ip", "-n", ns, "link", "set", "lo", "up"]);
       }
@@ -102,7 +105,10 @@ export class NatRouter {
   async destroy(): Promise<void> {
     for (const child of this.processes) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     spawnSync("ip", ["netns", "exec", this.router, "nft", "delete", "table", "ip", this.table], { stdio: "ignore" });
-    for (const ns of [this.client, this.router, this.server]) spawnSync("ip", ["netns", "del", ns], { stdio: "ignore" });
+    for (const ns of [this.client, this.router, this.server]) {
+      spawnSync("ip", ["netns", "del", ns], { stdio: "ignore" });
+      if (!fs.existsSync(`/run/netns/${ns}`)) releaseResource("netns", ns);
+    }
     for (let attempt = 0; attempt < 50 && fs.existsSync(this.cgroupRoot); attempt++) {
       try {
         if (fs.existsSync(this.cgroupDir)) {
@@ -114,5 +120,6 @@ export class NatRouter {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+    if (!fs.existsSync(this.cgroupRoot)) releaseResource("cgroup", this.cgroupRoot);
   }
 }

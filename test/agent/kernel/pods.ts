@@ -8,6 +8,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { recordResource, releaseResource } from "../../support/test-resources";
 
 export const CGROUP2_MOUNT = "/sys/fs/cgroup/unified";
 export const TRAFFIC = path.join(__dirname, "fixtures/traffic.js");
@@ -36,11 +37,15 @@ export class TestPods {
   readonly cgroupRoot = path.join(CGROUP2_MOUNT, `fl${this.suffix}`);
   readonly pods = new Map<string, Pod>();
   private readonly processes: ChildProcess[] = [];
+  /** Every namespace begun, including one whose pod failed halfway. */
+  private readonly netnsNames: string[] = [];
 
   /** Pods named `names` get <subnet>.<firstHost + i>. */
   constructor(names: string[], { subnet = "198.18.1", firstHost = 10 }: { subnet?: string; firstHost?: number } = {}) {
     try {
+      recordResource("cgroup", this.cgroupRoot);
       fs.mkdirSync(this.cgroupRoot);
+      recordResource("link", this.bridge);
       sh(["ip", "link", "add", this.bridge, "type", "bridge"]);
       sh(["ip", "link", "set", this.bridge, "up"]);
       names.forEach((name, i) => this.addPod(name, `${subnet}.${firstHost + i}`, i));
@@ -55,6 +60,8 @@ export class TestPods {
     const hostIf = `flv${this.suffix}${i}`;
     const cgroupDir = path.join(this.cgroupRoot, name);
     fs.mkdirSync(cgroupDir);
+    recordResource("netns", netns);
+    this.netnsNames.push(netns);
     sh(["ip", "netns", "add", netns]);
     sh(["ip", "link", "add", hostIf, "type", "veth", "peer", "name", "eth0", "netns", netns]);
     sh(["ip", "link", "set", hostIf, "master", this.bridge, "up"]);
@@ -124,8 +131,12 @@ export class TestPods {
 
   async destroy(): Promise<void> {
     for (const child of this.processes) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    for (const p of this.pods.values()) quiet(["ip", "netns", "del", p.netns]);
+    for (const ns of this.netnsNames) {
+      quiet(["ip", "netns", "del", ns]);
+      if (!fs.existsSync(`/run/netns/${ns}`)) releaseResource("netns", ns);
+    }
     quiet(["ip", "link", "del", this.bridge]);
+    if (!fs.existsSync(`/sys/class/net/${this.bridge}`)) releaseResource("link", this.bridge);
     // Processes leave their cgroup only once reaped: retry for a moment.
     for (let attempt = 0; attempt < 50 && fs.existsSync(this.cgroupRoot); attempt++) {
       for (const p of this.pods.values()) this.killCgroup(p.cgroupDir);
@@ -136,6 +147,7 @@ export class TestPods {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+    if (!fs.existsSync(this.cgroupRoot)) releaseResource("cgroup", this.cgroupRoot);
   }
 
   private killCgroup(dir: string): void {
