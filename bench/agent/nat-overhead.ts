@@ -6,6 +6,8 @@
  * capture attached with and without that program, alternated within one run (ABBA order); then its cost
  * per run from bpf_stats.
  *   tsx bench/agent/nat-overhead.ts   (env: ROUNDS=6, PHASE_SECONDS=2, REQUEST_BYTES=64)
+ * The agent's other NAT sources are compared by datapath-toggle.ts (NAT=conntrack|netfilter|tracepoint|none),
+ * which switches the programs every 400 ms and resolves their cost to packets the agent does not observe.
  */
 import { KernelCapture } from "../../agent/kernel/capture";
 import { TestPods } from "../../test/agent/kernel/pods";
