@@ -4,6 +4,7 @@
 // with SVG plots.
 import * as path from "node:path";
 import { CONFIGS, runBench, type Config } from "../../bench/mesh/run";
+import { combineRuns, formatCombined, loadSavedRun } from "../../bench/mesh/combine";
 import { writeReport } from "../../bench/mesh/report";
 import { MIN_PAIRS_PER_BLOCK } from "../../bench/mesh/stats";
 import { LabError } from "../../lab/errors";
@@ -24,6 +25,7 @@ const FLAGS = {
   "max-send-lag": { type: "string" },
   short: { type: "boolean" },
   out: { type: "string" },
+  combine: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -67,6 +69,9 @@ about 25 minutes by default, about 5 minutes with --short.
                       machine could not run the open model (default ${DEFAULTS.maxSendLag})
   --short             ${SHORT.cycles} cycles of ${SHORT.measure} s blocks, for development (explicit flags still apply)
   --out DIR           report folder (default ${DEFAULTS.out})
+  --combine D1,D2     runs nothing: recomputes the p99 ratios and the verdict over the
+                      blocks of earlier runs (their report folders) as one longer run;
+                      combine only runs of one build
 `;
 
 function positive(name: string, value: string, max: number): number {
@@ -88,6 +93,12 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     if (flags.positionals.length) throw new UsageError(`unexpected argument "${flags.positionals[0]}"; see flowlens bench --help`);
+    const combine = listFlag(flags, "combine");
+    if (combine.length) {
+      const runs = combine.map((d) => loadSavedRun(path.resolve(d)));
+      process.stdout.write(`${formatCombined(runs, combineRuns(runs)).join("\n")}\n`);
+      return 0;
+    }
     if (process.getuid?.() !== 0) throw new CommandError("the benchmark builds the lab (namespaces, cgroups, eBPF) and must run as root");
     const rates = (stringFlag(flags, "rates") ?? DEFAULTS.rates).split(",").map((r) => positive("rates", r.trim(), 2000));
     const configs = listFlag(flags, "configs");
