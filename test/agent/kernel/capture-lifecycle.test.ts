@@ -14,7 +14,7 @@ import { TestPods } from "./pods";
 const OPEN_CAPTURE = path.join(__dirname, "fixtures/open-capture.ts");
 
 function bpftoolJson(args: string[]): unknown[] {
-  const out = execFileSync("bpftool", ["-j", ...args], { encoding: "utf8" }).trim();
+  const out = execFileSync("bpftool", ["-j", ...args], { encoding: "utf8", maxBuffer: 1 << 30 }).trim();
   return out ? (JSON.parse(out) as unknown[]) : [];
 }
 

@@ -148,9 +148,18 @@ describe("KernelCapture on live traffic", () => {
   test("an open connection counts on its sockets, takes over its handshake, and is handed to the flow table once at close", async () => {
     // Flow-table entries with this port at either end (the key's ports are host-order u16s at bytes 32 and 34),
     // in every map of that name (bpftool lists each map's elements apart when there are several).
+    // Another suite's capture may hold tens of thousands of flows, a dump of many megabytes: execFileSync's default
+    // 1 MiB buffer would fail with an error that refers to itself, which jest's worker cannot even report.
     type Entry = { key: string[] };
+    const dumpFlowTables = () => {
+      try {
+        return execFileSync("bpftool", ["-j", "map", "dump", "name", "fl_flows"], { encoding: "utf8", maxBuffer: 1 << 30 });
+      } catch (err) {
+        throw new Error(`bpftool map dump name fl_flows failed: ${(err as Error).message}`);
+      }
+    };
     const flowTableEntries = (port: number) =>
-      (JSON.parse(execFileSync("bpftool", ["-j", "map", "dump", "name", "fl_flows"], { encoding: "utf8" })) as Array<Entry | { elements: Entry[] }>)
+      (JSON.parse(dumpFlowTables()) as Array<Entry | { elements: Entry[] }>)
         .flatMap((e) => ("elements" in e ? e.elements : [e]))
         .map((e) => Buffer.from(e.key.map((byte) => Number(byte))))
         .filter((key) => key.readUInt16LE(32) === port || key.readUInt16LE(34) === port);
