@@ -10,10 +10,12 @@ import { run as certs } from "../../../cli/commands/certs";
 import { MetadataFileEnrichment, parseMetadataFile } from "../../../agent/enrichment/metadata-file";
 import { findPodCgroups, KubernetesEnrichment, workloadsOf } from "../../../agent/enrichment/kubernetes";
 import { inClusterConfig } from "../../../agent/enrichment/kubernetes-client";
+import { recordResource, releaseResource } from "../../support/test-resources";
 
 const CGROUP_V2 = "/sys/fs/cgroup/unified";
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "flowlens-enrich-"));
 const cgroupBase = path.join(CGROUP_V2, `flenrich-${randomBytes(3).toString("hex")}`);
+recordResource("cgroup", cgroupBase);
 
 afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -26,6 +28,7 @@ afterAll(() => {
   };
   walk(cgroupBase);
   for (const d of dirs) fs.rmdirSync(d);
+  releaseResource("cgroup", cgroupBase);
 });
 
 async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {

@@ -8,6 +8,7 @@ import { KernelCapture } from "../../../agent/kernel/capture";
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, TCP_FLAGS, type KernelRecord } from "../../../agent/kernel/record";
 import { RecordLog } from "./helpers";
 import { TestPods, TRAFFIC } from "./pods";
+import { recordResource, releaseResource } from "../../support/test-resources";
 
 const { SYN, ACK, FIN, RST } = TCP_FLAGS;
 // IPv4 (20) + TCP with timestamps (32); SYN and SYN-ACK carry 20 more bytes of options.
@@ -32,6 +33,7 @@ describe("KernelCapture on live traffic", () => {
     log = new RecordLog(capture);
     // A second capture on a sibling subtree, as a second agent on the same host.
     otherRoot = path.join(path.dirname(pods.cgroupRoot), `${path.basename(pods.cgroupRoot)}-other`);
+    recordResource("cgroup", otherRoot);
     fs.mkdirSync(otherRoot);
     other = KernelCapture.open({ cgroupRoot: otherRoot, flushIntervalMs: 60_000 });
     otherLog = new RecordLog(other);
@@ -42,6 +44,7 @@ describe("KernelCapture on live traffic", () => {
     other?.close();
     await pods?.destroy();
     if (otherRoot && fs.existsSync(otherRoot)) fs.rmdirSync(otherRoot);
+    if (otherRoot) releaseResource("cgroup", otherRoot);
   });
 
   const between = (src: string, dst: string, dport: number) => (r: KernelRecord) =>
