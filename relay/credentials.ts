@@ -51,12 +51,37 @@ export function peerCredentials(tls: PeerTlsConfig, reloadMs: number, prefix = "
   return { credentials: grpc.experimental.createCertificateProviderChannelCredentials(caProvider, identityProvider), options };
 }
 
-/** The relay's own server: plaintext, TLS, or mTLS when a client CA is given. */
-export function serverCredentials(tls: ServerTlsConfig, reloadMs: number): grpc.ServerCredentials {
+/** How long the relay waits for its certificate files to be read before it gives up. */
+const FIRST_READ_TIMEOUT_MS = 10_000;
+
+/**
+ * Resolves once `provider` has read its files. The provider reads them in the background; a server bound before
+ * that drops every connection (clients see ECONNRESET), so the relay binds only after this.
+ */
+function firstRead(provider: grpc.experimental.FileWatcherCertificateProvider, kind: "identity" | "ca", files: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new UsageError(`could not read ${files} within ${FIRST_READ_TIMEOUT_MS / 1000} s`)), FIRST_READ_TIMEOUT_MS);
+    // Stays registered: removing the last listener would stop the provider's refresh before the server adds its own.
+    const listener = (update: unknown) => {
+      if (update) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    if (kind === "identity") provider.addIdentityCertificateListener(listener);
+    else provider.addCaCertificateListener(listener);
+  });
+}
+
+/**
+ * The relay's own server: plaintext, TLS, or mTLS when a client CA is given; `ready` resolves once the
+ * certificate files have been read (bind the server after it).
+ */
+export function serverCredentials(tls: ServerTlsConfig, reloadMs: number): { credentials: grpc.ServerCredentials; ready: Promise<void> } {
   if (!!tls.cert !== !!tls.key) throw new UsageError("--tls-cert and --tls-key go together; give both or neither");
   if (!tls.cert) {
     if (tls.clientCa) throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key (the server's own certificate)");
-    return grpc.ServerCredentials.createInsecure();
+    return { credentials: grpc.ServerCredentials.createInsecure(), ready: Promise.resolve() };
   }
   const identity = new grpc.experimental.FileWatcherCertificateProvider({
     certificateFile: mustExist(tls.cert, "--tls-cert"),
@@ -66,6 +91,10 @@ export function serverCredentials(tls: ServerTlsConfig, reloadMs: number): grpc.
   const clientCa = tls.clientCa
     ? new grpc.experimental.FileWatcherCertificateProvider({ caCertificateFile: mustExist(tls.clientCa, "--tls-client-ca"), refreshIntervalMs: reloadMs })
     : null;
+  const ready = Promise.all([
+    firstRead(identity, "identity", `--tls-cert ${tls.cert} and --tls-key ${tls.key}`),
+    clientCa ? firstRead(clientCa, "ca", `--tls-client-ca ${tls.clientCa}`) : undefined,
+  ]).then(() => undefined);
   // grpc-js takes the identity provider first here, whatever the parameter names say.
-  return grpc.experimental.createCertificateProviderServerCredentials(identity, clientCa, clientCa !== null);
+  return { credentials: grpc.experimental.createCertificateProviderServerCredentials(identity, clientCa, clientCa !== null), ready };
 }

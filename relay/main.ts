@@ -132,7 +132,8 @@ export async function startRelay(argv: string[], log: (msg: string) => void = (m
   const context: GetFlowsContext = { peers, history, sortWindowMs, sortWindowMaxItems: 100_000, resumeWindowUs };
   const server: grpc.Server = createRelayServer(context);
   const address = listenAddress(stringFlag(flags, "listen-address") ?? ":4245");
-  const port = await bindServer(server, address, serverCreds);
+  await serverCreds.ready;
+  const port = await bindServer(server, address, serverCreds.credentials);
   const ingest = history ? new HistoryIngest(history, peers, { flushMs: 250, retentionCheckMs: 30_000, resumeWindowUs }, log) : undefined;
   ingest?.start();
   discovery.start((targets) => peers.update(targets));
