@@ -119,6 +119,7 @@ export async function startRelay(argv: string[], log: (msg: string) => void = (m
   };
   const { credentials, options } = peerCredentials(peerTls, reloadMs);
   const serverCreds = serverCredentials({ cert: stringFlag(flags, "tls-cert"), key: stringFlag(flags, "tls-key"), clientCa: stringFlag(flags, "tls-client-ca") }, reloadMs);
+  await serverCreds.ready; // the server is bound below, once its certificate files are read
   const sortWindowMs = parseDuration(stringFlag(flags, "sort-window") ?? "250ms", "--sort-window");
   const resumeWindowUs = parseDuration(stringFlag(flags, "resume-window") ?? "10s", "--resume-window") * 1000;
   const historyDir = stringFlag(flags, "history-dir");
@@ -132,7 +133,6 @@ export async function startRelay(argv: string[], log: (msg: string) => void = (m
   const context: GetFlowsContext = { peers, history, sortWindowMs, sortWindowMaxItems: 100_000, resumeWindowUs };
   const server: grpc.Server = createRelayServer(context);
   const address = listenAddress(stringFlag(flags, "listen-address") ?? ":4245");
-  await serverCreds.ready;
   const port = await bindServer(server, address, serverCreds.credentials);
   const ingest = history ? new HistoryIngest(history, peers, { flushMs: 250, retentionCheckMs: 30_000, resumeWindowUs }, log) : undefined;
   ingest?.start();

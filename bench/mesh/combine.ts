@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import { AGENT_P99_TARGET } from "./report";
+import { AGENT_P99_TARGET, cyclePairs, pairedBlocks, type PairedSamples } from "./report";
 import { blockRatioInterval, crossBlockRatioInterval, verdict, type BlockRatioInterval, type CyclePair, type PairedBlock, type Verdict } from "./stats";
 
 interface SavedBlock {
@@ -24,7 +24,7 @@ interface SavedBlock {
 
 export interface SavedRun {
   dir: string;
-  blocks: SavedBlock[];
+  blocks: PairedSamples[];
 }
 
 /** Reads a run's samples.json.gz; the error names the file and what is wrong with it. */
@@ -43,36 +43,19 @@ export function loadSavedRun(dir: string): SavedRun {
   if (!Array.isArray(blocks) || blocks.length === 0) throw new Error(`${file}: no blocks`);
   const bad = blocks.findIndex((b) => !wellFormed(b as SavedBlock));
   if (bad >= 0) throw new Error(`${file}: block ${bad} is not a block of paired samples`);
-  return { dir, blocks: blocks as SavedBlock[] };
+  const targets = (copies: number[][]) => ({ targets: copies.map((latenciesUs) => ({ latenciesUs })) });
+  return { dir, blocks: (blocks as SavedBlock[]).map((b) => ({ ...b, load: targets(b.load), hop: b.hop ? targets(b.hop) : undefined })) };
 }
 
 /** The valid blocks of `config` at `rate` from every run, stratified by observed copy as in a single run. */
 export function combinedBlocks(runs: SavedRun[], config: string, rate: number, hop = false): PairedBlock[] {
-  return runs.flatMap((run) =>
-    run.blocks
-      .filter((b) => b.valid && b.config === config && b.rate === rate && (!hop || b.hop))
-      .map((b) => {
-        const load = hop ? b.hop! : b.load;
-        return { stratum: b.observed, observed: load[b.observed], unobserved: load[1 - b.observed] };
-      }),
-  );
+  return runs.flatMap((run) => pairedBlocks(run.blocks, config, rate, hop));
 }
 
-/**
- * Each copy's latencies in the valid blocks of `config` at `rate` beside the same copy's in the valid none block of
- * the same cycle of the same run, by the copy's role in the tested block: the whole-machine figure's cycles.
- */
-export function combinedCyclePairs(runs: SavedRun[], config: string, rate: number): Record<"observed" | "unobserved", CyclePair[]> {
-  const out: Record<"observed" | "unobserved", CyclePair[]> = { observed: [], unobserved: [] };
-  for (const run of runs) {
-    for (const b of run.blocks.filter((x) => x.valid && x.config === config && x.rate === rate)) {
-      const none = run.blocks.find((x) => x.valid && x.config === "none" && x.rate === rate && x.cycle === b.cycle);
-      if (!none) continue;
-      out.observed.push({ tested: b.load[b.observed], control: none.load[b.observed] });
-      out.unobserved.push({ tested: b.load[1 - b.observed], control: none.load[1 - b.observed] });
-    }
-  }
-  return out;
+/** The whole-machine figure's cycles, each tested block beside the none block of its cycle in the same run. */
+function combinedCyclePairs(runs: SavedRun[], config: string, rate: number): Record<"observed" | "unobserved", CyclePair[]> {
+  const perRun = runs.map((run) => cyclePairs(run.blocks, config, rate));
+  return { observed: perRun.flatMap((c) => c.observed), unobserved: perRun.flatMap((c) => c.unobserved) };
 }
 
 export interface CombinedFigure {

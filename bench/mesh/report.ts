@@ -67,12 +67,23 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.le
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const ok = (xs: number[]) => xs.filter((x) => x >= 0);
 
+/** What the paired statistics need of a block (a BlockRun, or one read back from samples.json.gz). */
+export interface PairedSamples {
+  cycle: number;
+  rate: number;
+  config: string;
+  observed: number;
+  valid: boolean;
+  load: { targets: { latenciesUs: number[] }[] };
+  hop?: { targets: { latenciesUs: number[] }[] };
+}
+
 /** The copy index of `role` in block `b`. */
-const copyIndex = (b: BlockRun, role: Role) => (role === "observed" ? b.observed : 1 - b.observed);
+const copyIndex = (b: PairedSamples, role: Role) => (role === "observed" ? b.observed : 1 - b.observed);
 
 /** Paired samples of `config` at `rate`, per block (frontend load, or the single hop). */
-export function pairedBlocks(run: BenchRun, config: Config, rate: number, hop = false): PairedBlock[] {
-  return run.blocks.filter((b) => b.valid && b.config === config && b.rate === rate && (!hop || b.hop)).map((b) => {
+export function pairedBlocks(blocks: PairedSamples[], config: string, rate: number, hop = false): PairedBlock[] {
+  return blocks.filter((b) => b.valid && b.config === config && b.rate === rate && (!hop || b.hop)).map((b) => {
     const load = hop ? b.hop! : b.load;
     return { stratum: b.observed, observed: load.targets[b.observed].latenciesUs, unobserved: load.targets[1 - b.observed].latenciesUs };
   });
@@ -82,10 +93,10 @@ export function pairedBlocks(run: BenchRun, config: Config, rate: number, hop = 
  * Each copy's latencies in the valid blocks of `config` at `rate` beside the same copy's in the valid none
  * block of the same cycle, by the role the copy had in the tested block.
  */
-export function cyclePairs(run: BenchRun, config: Config, rate: number): Record<Role, CyclePair[]> {
+export function cyclePairs(blocks: PairedSamples[], config: string, rate: number): Record<Role, CyclePair[]> {
   const out: Record<Role, CyclePair[]> = { observed: [], unobserved: [] };
-  for (const b of run.blocks.filter((x) => x.valid && x.config === config && x.rate === rate)) {
-    const none = run.blocks.find((x) => x.valid && x.config === "none" && x.rate === rate && x.cycle === b.cycle);
+  for (const b of blocks.filter((x) => x.valid && x.config === config && x.rate === rate)) {
+    const none = blocks.find((x) => x.valid && x.config === "none" && x.rate === rate && x.cycle === b.cycle);
     if (!none) continue;
     for (const role of ["observed", "unobserved"] as const) {
       const copy = copyIndex(b, role);
@@ -177,7 +188,7 @@ function paired(run: BenchRun, config: Config, rate: number, hop = false): Paire
   pairedCache.set(run, cache);
   const key = `${config}/${rate}/${hop}`;
   if (!cache.has(key)) {
-    const blocks = pairedBlocks(run, config, rate, hop);
+    const blocks = pairedBlocks(run.blocks, config, rate, hop);
     cache.set(key, blocks.length === 0 ? undefined : { p99Ratio: blockRatioInterval(blocks, 0.99), pooledP99Ratio: ratioInterval(blocks, 0.99), median: differenceInterval(blocks, 0.5), p99: differenceInterval(blocks, 0.99) });
   }
   return cache.get(key);
@@ -251,7 +262,7 @@ export function writeReport(run: BenchRun, outRoot: string): WrittenReport {
     }
     summary.push(`agent paired difference at ${r} req/s (observed minus unobserved latency of the same request pair): median ${ms(agent.median)}, p99 ${ms(agent.p99, 1)}`);
     if (control) {
-      const cycles = cyclePairs(run, "agent", r);
+      const cycles = cyclePairs(run.blocks, "agent", r);
       const [obs, other] = [crossBlockRatioInterval(cycles.observed, 0.99), crossBlockRatioInterval(cycles.unobserved, 0.99)];
       if (obs.blocks > 0) {
         summary.push(`agent on the whole machine at ${r} req/s (a copy's p99 in the agent block over its p99 in the none block of the same cycle, geometric mean over ${obs.blocks} cycles; blocks minutes apart, not paired): observed copy ${ratio(obs)}, other copy ${ratio(other)}`);
