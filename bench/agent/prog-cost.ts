@@ -37,11 +37,10 @@ const ROUNDS = envNumber("ROUNDS", 4, (n) => Number.isInteger(n) && n >= 1, "a w
 const BLOCK_SECONDS = envNumber("BLOCK_SECONDS", 1, (n) => n >= 0.1, "seconds of request/response per block, at least 0.1");
 const CPU = envCpuList("CPU", "1");
 const NO_OBJECT = "none";
-const OBJECTS = (process.env.OBJECTS || DEFAULT_OBJECT_PATH)
-  .split(",")
-  .map((p) => (p === NO_OBJECT ? p : p in EMPTY_HOOK_OBJECTS ? buildEmptyHooks(p) : path.resolve(p)));
+const OBJECT_NAMES = (process.env.OBJECTS || DEFAULT_OBJECT_PATH).split(",");
+const OBJECTS = OBJECT_NAMES.map((p) => (p === NO_OBJECT ? p : p in EMPTY_HOOK_OBJECTS ? buildEmptyHooks(p) : path.resolve(p)));
 /** The empty-hook objects: nothing to time in isolation. */
-const EMPTY_HOOK_PATHS = new Set(Object.keys(EMPTY_HOOK_OBJECTS).filter((n) => (process.env.OBJECTS ?? "").split(",").includes(n)).map(buildEmptyHooks));
+const EMPTY_HOOK_PATHS = new Set(OBJECTS.filter((_, i) => OBJECT_NAMES[i] in EMPTY_HOOK_OBJECTS));
 const STATS = envNumber("STATS", 1, (n) => n === 0 || n === 1, "1 (bpf_stats on) or 0 (off, latency only)") === 1;
 const NAT = envNumber("NAT", 0, (n) => n === 0 || n === 1, "1 (attach the NAT tracepoint too) or 0") === 1;
 const PAIRED = envNumber("PAIRED", 0, (n) => n === 0 || n === 1, "1 (observed against unobserved round trips) or 0") === 1;
