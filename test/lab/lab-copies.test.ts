@@ -65,8 +65,8 @@ describe("the lab with two replica copies", () => {
     const loadgen = podByApp(plan, "loadgenerator");
     for (const copy of plan.copies) {
       const url = `http://${podByApp(plan, "frontend", copy).service!.clusterIp}/product/OLJCESPC7Z`;
-      // On a busy machine a backend may still be opening its port when the replica is started: wait (bounded)
-      // for the first page, then every request must succeed.
+      // Every pod listens before startReplica returns, yet once in eight loaded CI runs a copy's first page
+      // answered 500 (cause not captured): wait (bounded) for the first page, then every request must succeed.
       const deadline = Date.now() + 20_000;
       let first = await getFrom(loadgen.netns, url);
       while (!/^200 /.test(first) && Date.now() < deadline) {
