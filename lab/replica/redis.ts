@@ -1,5 +1,6 @@
 // A minimal RESP client for the cart: pipelined commands over one TCP
-// connection, replaced by a new one when connections are reset.
+// connection, replaced by a new one when connections are reset or when the
+// last one failed (refused at startup before Redis listened, or closed).
 import * as net from "node:net";
 import { onReset } from "./connections";
 
@@ -11,16 +12,19 @@ class Pipeline {
   private readonly waiting: { resolve(r: Reply): void; reject(e: Error): void }[] = [];
   private buffer = Buffer.alloc(0);
   private closing = false;
+  /** The connection failed or closed: nothing sent on it would be answered. */
+  failed = false;
 
-  constructor(host: string, port: number) {
+  constructor(private readonly address: string, host: string, port: number) {
     this.socket = net.connect({ host, port });
     this.socket.setNoDelay(true);
     this.socket.on("data", (chunk) => this.onData(chunk));
-    this.socket.on("error", (err) => this.failAll(err));
-    this.socket.on("close", () => this.failAll(new Error(`redis connection to ${host}:${port} closed`)));
+    this.socket.on("error", (err) => this.fail(new Error(`redis connection to ${address}: ${err.message}`)));
+    this.socket.on("close", () => this.fail(new Error(`redis connection to ${address} closed`)));
   }
 
   command(args: string[]): Promise<Reply> {
+    if (this.failed) return Promise.reject(new Error(`redis connection to ${this.address} already failed`));
     let out = `*${args.length}\r\n`;
     for (const a of args) out += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
     return new Promise((resolve, reject) => {
@@ -35,7 +39,8 @@ class Pipeline {
     if (this.waiting.length === 0) this.socket.end();
   }
 
-  private failAll(err: Error): void {
+  private fail(err: Error): void {
+    this.failed = true;
     for (const w of this.waiting.splice(0)) w.reject(err);
   }
 
@@ -56,16 +61,27 @@ class Pipeline {
 export class RedisConnection {
   private current: Pipeline;
 
-  constructor(host: string, port: number) {
-    this.current = new Pipeline(host, port);
+  constructor(private readonly host: string, private readonly port: number) {
+    this.current = this.connect();
     onReset(() => {
       this.current.retire();
-      this.current = new Pipeline(host, port);
+      this.current = this.connect();
     });
   }
 
+  /** Sends on the current connection, or on a new one if that one failed (its waiting commands failed with it). */
   command(...args: string[]): Promise<Reply> {
+    if (this.current.failed) this.current = this.connect();
     return this.current.command(args);
+  }
+
+  /** Closes the connection once the replies still owed have arrived. */
+  close(): void {
+    this.current.retire();
+  }
+
+  private connect(): Pipeline {
+    return new Pipeline(`${this.host}:${this.port}`, this.host, this.port);
   }
 }
 
