@@ -528,6 +528,69 @@ static __always_inline void note_counted_packet(struct __sk_buff *skb, struct bp
 	report_sock_packet(FL_REC_TCP_FLAGS, st, &v, direction, flags, now);
 }
 
+/* Linux 6.2+; where it is missing, libbpf resolves it to NULL and the check below removes its use. */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+
+/*
+ * The socket's fl_socks entry read where bpf_sk_storage_get looks first, the socket's storage cache, without
+ * calling the helper: NULL when it is not there (or this kernel lacks what the read needs), and the caller
+ * then calls the helper. Read only: the helper's pointer is the only one the verifier lets a program write
+ * through. The hook runs under RCU, which keeps the storage alive as the helper's lookup does.
+ */
+static __always_inline const struct fl_sock_state *cached_sock_state(struct __sk_buff *skb)
+{
+	struct bpf_local_storage_map *smap = (void *)&fl_socks;
+	struct bpf_local_storage_data *sdata;
+	struct bpf_local_storage *storage;
+	struct sk_buff *kskb;
+	struct sock *sk;
+
+	if (!bpf_cast_to_kern_ctx || !bpf_core_field_exists(struct sock, sk_bpf_storage) ||
+	    !bpf_core_field_exists(struct bpf_local_storage_map, cache_idx))
+		return NULL;
+	kskb = bpf_cast_to_kern_ctx(skb);
+	sk = kskb->sk;
+	if (!sk)
+		return NULL;
+	storage = sk->sk_bpf_storage;
+	if (!storage)
+		return NULL;
+	/* The verifier takes only constant offsets into kernel structures: one load per cache slot. */
+	switch (smap->cache_idx) {
+#define FL_CACHE_SLOT(i) case i: sdata = storage->cache[i]; break;
+	FL_CACHE_SLOT(0) FL_CACHE_SLOT(1) FL_CACHE_SLOT(2) FL_CACHE_SLOT(3)
+	FL_CACHE_SLOT(4) FL_CACHE_SLOT(5) FL_CACHE_SLOT(6) FL_CACHE_SLOT(7)
+	FL_CACHE_SLOT(8) FL_CACHE_SLOT(9) FL_CACHE_SLOT(10) FL_CACHE_SLOT(11)
+	FL_CACHE_SLOT(12) FL_CACHE_SLOT(13) FL_CACHE_SLOT(14) FL_CACHE_SLOT(15)
+#undef FL_CACHE_SLOT
+	default:
+		return NULL;
+	}
+	if (!sdata || sdata->smap != smap)
+		return NULL;
+	return (const void *)sdata->data;
+}
+
+/*
+ * Whether an established connection's packet has nothing to note: its socket counts on TCP's counters, and
+ * its flags are neither reported (SYN, FIN, RST) nor new for its direction. Most packets are such, and
+ * this answers without a helper call; any other packet takes the full path below, which does the same
+ * checks on the helper's pointer.
+ */
+static __always_inline bool nothing_to_note(struct __sk_buff *skb, struct bpf_sock *sk, __u8 direction, int flags)
+{
+	const struct fl_sock_state *st;
+	__u8 seen;
+
+	if (flags < 0 || (flags & FL_TCP_REPORTED) || sk->state != BPF_TCP_ESTABLISHED)
+		return false;
+	st = cached_sock_state(skb);
+	if (!st || !st->counting || st->folded)
+		return false;
+	seen = st->counts[direction == FL_DIR_EGRESS].v.tcp_flags;
+	return (seen | flags) == seen;
+}
+
 /*
  * Counts a packet of a connected TCP socket in the socket's storage; false when the packet is not one
  * (no full socket, a listener's handshake packets, a socket already folded at close), and the flow
@@ -548,6 +611,8 @@ static __always_inline bool count_on_socket(struct __sk_buff *skb, __u8 directio
 	if (flags == FL_NOT_TCP)
 		return false;
 	/* The common case, an established connection's packet, needs nothing else: TCP counts it. */
+	if (nothing_to_note(skb, sk, direction, flags))
+		return true;
 	st = bpf_sk_storage_get(&fl_socks, sk, 0, 0);
 	if (st && st->counting && !st->folded) {
 		if (flags >= 0)
@@ -613,18 +678,24 @@ static __always_inline bool count_on_socket(struct __sk_buff *skb, __u8 directio
 	return true;
 }
 
-static __always_inline void handle_cgroup_skb(struct __sk_buff *skb, __u8 direction)
+/* A packet not counted on its socket: parsed in full and counted in fl_flows. */
+static __always_inline void count_in_flow_table(struct __sk_buff *skb, __u8 direction)
 {
 	struct fl_pkt p = {};
 
-	if (count_on_socket(skb, direction))
-		return;
 	if (parse_packet(skb, 0, skb->protocol, &p))
 		return;
 	p.len = skb->len;
 	p.key.direction = direction;
 	p.key.cgroup_id = bpf_skb_cgroup_id(skb);
 	account_packet(&fl_flows, skb, &p, FL_HOOK_CGROUP_SKB);
+}
+
+static __always_inline void handle_cgroup_skb(struct __sk_buff *skb, __u8 direction)
+{
+	if (count_on_socket(skb, direction))
+		return;
+	count_in_flow_table(skb, direction);
 }
 
 /* Observe only: always let the packet through. */
