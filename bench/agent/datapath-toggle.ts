@@ -21,7 +21,8 @@
  * the two detached slots of each group. The daemon's userspace is not running here: datapath.ts measures
  * the whole daemon by block alternation, at a noise of several percent.
  *   node --import tsx bench/agent/datapath-toggle.ts
- *   env: SECONDS=240 SLOT_MS=400 GUARD_MS=60 REQUEST_BYTES=64 CPU=1 AGENT_CPUS=0 (where this process switches)
+ *   env: SECONDS=240 SLOT_MS=400 GUARD_MS=60 REQUEST_BYTES=64 CPU=1 (the servers') CLIENT_CPU=$CPU
+ *        AGENT_CPUS=0 (where this process switches)
  *        NICE=-5 RESAMPLES=1000 NAT=conntrack
  * NAT: conntrack (the agent's default: a subscription to conntrack's events in this namespace, held for the
  * whole run, as it runs nothing per packet), netfilter or tracepoint (the programs, switched with the rest),
@@ -48,6 +49,8 @@ const RESAMPLES = envNumber("RESAMPLES", 1000, (n) => Number.isInteger(n) && n >
 const NAT = process.env.NAT ?? "conntrack";
 if (!["conntrack", "netfilter", "tracepoint", "none"].includes(NAT)) throw new Error(`NAT=${NAT}: expected conntrack, netfilter, tracepoint or none`);
 const CPU = envCpuList("CPU", "1");
+/** Where the client runs: by default beside the servers, the shortest round trip and so the largest ratio. */
+const CLIENT_CPU = envCpuList("CLIENT_CPU", CPU);
 const AGENT_CPUS = envCpuList("AGENT_CPUS", "0");
 /** Slot states in groups of four, D A A D then A D D A, so drift cancels within each pair of groups. */
 const PATTERN = [false, true, true, false, true, false, false, true];
@@ -77,7 +80,7 @@ async function main(): Promise<void> {
   execFileSync("taskset", ["-a", "-p", "-c", AGENT_CPUS, String(process.pid)], { stdio: "ignore" });
   console.log(`load average at start: ${loadAverage()}`);
   console.log(
-    `${SECONDS} s of ${REQUEST_BYTES}-byte round trips alternating between an observed and an unobserved connection, client and servers on CPU ${CPU} ` +
+    `${SECONDS} s of ${REQUEST_BYTES}-byte round trips alternating between an observed and an unobserved connection, ${CLIENT_CPU === CPU ? `client and servers on CPU ${CPU}` : `client on CPU ${CLIENT_CPU}, servers on CPU ${CPU}`} ` +
       `(nice ${NICE}); the agent's programs (egress NAT: ${NAT}) switched every ${SLOT_MS} ms slot, ` +
       `the first ${GUARD_MS} ms of each slot left out`,
   );
@@ -91,7 +94,7 @@ async function main(): Promise<void> {
   const switched = new Map<number, { attached: boolean; lateNs: bigint }>();
   const natEvents = NAT === "conntrack" ? startEgressNat(loadNative(), obj, [], "conntrack", () => {}).events : null;
   try {
-    await pods.start(rr, CPU, NICE);
+    await pods.start(rr, CPU, NICE, CLIENT_CPU);
     setObservedRoot(obj, resolveCgroupRoot(pods.observedGroup));
     ids = attachAll(obj, pods.observedGroup);
     const slotNs = BigInt(SLOT_MS) * 1_000_000n;

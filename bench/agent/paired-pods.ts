@@ -49,12 +49,17 @@ export class PairedPods {
   readonly observedGroup = path.join(this.pods.cgroupRoot, "observed");
   readonly unobservedGroup = path.join(this.pods.cgroupRoot, "unobserved");
   private pinned: string[] = [];
+  private clientPinned: string[] = [];
 
-  /** Starts both servers pinned to `cpu` at `nice`; `rr` is the built bench/agent/tools/rr. */
-  async start(rr: string, cpu: string, nice: number): Promise<void> {
+  /**
+   * Starts both servers pinned to `cpu` at `nice`; `rr` is the built bench/agent/tools/rr. The client runs
+   * on `clientCpu`, by default the servers' CPU too.
+   */
+  async start(rr: string, cpu: string, nice: number, clientCpu = cpu): Promise<void> {
     fs.mkdirSync(this.observedGroup);
     fs.mkdirSync(this.unobservedGroup);
     this.pinned = ["taskset", "-c", cpu, "nice", "-n", String(nice), rr];
+    this.clientPinned = ["taskset", "-c", clientCpu, "nice", "-n", String(nice), rr];
     // A server's accepted sockets take its listener's cgroup. The cgroup is joined first, since
     // `ip netns exec` remounts /sys, where the cgroup files are.
     for (const [pod, group] of [["server-o", this.observedGroup], ["server-u", this.unobservedGroup]] as const) {
@@ -70,7 +75,7 @@ export class PairedPods {
       this.observedGroup, this.pods.pod("server-o").ip, String(PORT),
       this.unobservedGroup, this.pods.pod("server-u").ip, String(PORT),
     ];
-    const out = (await runAsync([...this.pinned, ...args])).trim().split("\n");
+    const out = (await runAsync([...this.clientPinned, ...args])).trim().split("\n");
     if (out.length !== 2) throw new Error(`rr pair (${label}) printed ${out.length} lines, expected 2`);
     return [parseHistogram(out[0], `rr pair observed (${label})`), parseHistogram(out[1], `rr pair unobserved (${label})`)];
   }
@@ -87,7 +92,7 @@ export class PairedPods {
       this.unobservedGroup, this.pods.pod("server-u").ip, String(PORT),
       String(slotMs), String(guardMs),
     ];
-    const lines = (await runAsync([...this.pinned, ...args], (seconds + 60) * 1000)).trim().split("\n").filter(Boolean);
+    const lines = (await runAsync([...this.clientPinned, ...args], (seconds + 60) * 1000)).trim().split("\n").filter(Boolean);
     const slots = new Map<number, [SparseHistogram, SparseHistogram]>();
     for (let i = 0; i + 1 < lines.length; i += 2) {
       const [a, b] = [lines[i], lines[i + 1]].map((l) => /^(\d+) (.*)$/.exec(l));
