@@ -12,19 +12,20 @@ class Pipeline {
   private readonly waiting: { resolve(r: Reply): void; reject(e: Error): void }[] = [];
   private buffer = Buffer.alloc(0);
   private closing = false;
+  private readonly address: string;
   /** The connection failed or closed: nothing sent on it would be answered. */
   failed = false;
 
-  constructor(private readonly address: string, host: string, port: number) {
+  constructor(host: string, port: number) {
+    this.address = `${host}:${port}`;
     this.socket = net.connect({ host, port });
     this.socket.setNoDelay(true);
     this.socket.on("data", (chunk) => this.onData(chunk));
-    this.socket.on("error", (err) => this.fail(new Error(`redis connection to ${address}: ${err.message}`)));
-    this.socket.on("close", () => this.fail(new Error(`redis connection to ${address} closed`)));
+    this.socket.on("error", (err) => this.fail(new Error(`redis connection to ${this.address}: ${err.message}`)));
+    this.socket.on("close", () => this.fail(new Error(`redis connection to ${this.address} closed`)));
   }
 
   command(args: string[]): Promise<Reply> {
-    if (this.failed) return Promise.reject(new Error(`redis connection to ${this.address} already failed`));
     let out = `*${args.length}\r\n`;
     for (const a of args) out += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
     return new Promise((resolve, reject) => {
@@ -62,26 +63,22 @@ export class RedisConnection {
   private current: Pipeline;
 
   constructor(private readonly host: string, private readonly port: number) {
-    this.current = this.connect();
+    this.current = new Pipeline(host, port);
     onReset(() => {
       this.current.retire();
-      this.current = this.connect();
+      this.current = new Pipeline(host, port);
     });
   }
 
   /** Sends on the current connection, or on a new one if that one failed (its waiting commands failed with it). */
   command(...args: string[]): Promise<Reply> {
-    if (this.current.failed) this.current = this.connect();
+    if (this.current.failed) this.current = new Pipeline(this.host, this.port);
     return this.current.command(args);
   }
 
   /** Closes the connection once the replies still owed have arrived. */
   close(): void {
     this.current.retire();
-  }
-
-  private connect(): Pipeline {
-    return new Pipeline(`${this.host}:${this.port}`, this.host, this.port);
   }
 }
 
