@@ -8,18 +8,16 @@ import * as path from "node:path";
 import { DEFAULT_OBJECT_PATH, KernelCapture, OPTIONAL_PROGRAMS } from "../../../agent/kernel/capture";
 import { loadNative } from "../../../agent/kernel/native";
 import { decodeRecords, FL_FLOW_VALUE_SIZE, FL_RECORD_SIZE, FL_RECORD_VERSION } from "../../../agent/kernel/record";
-import { RecordLog } from "./helpers";
+import { bpftoolJson, RecordLog } from "./helpers";
 import { TestPods } from "./pods";
 
 const OPEN_CAPTURE = path.join(__dirname, "fixtures/open-capture.ts");
 
-function bpftoolJson(args: string[]): unknown[] {
-  const out = execFileSync("bpftool", ["-j", ...args], { encoding: "utf8", maxBuffer: 1 << 30 }).trim();
-  return out ? (JSON.parse(out) as unknown[]) : [];
-}
+/** A bpftool listing; bpftool prints nothing for an empty one. */
+const bpftoolList = <T = unknown>(args: string[]): T[] => bpftoolJson<T[]>(args) ?? [];
 
 function linksOfPrograms(progIds: number[]): unknown[] {
-  return (bpftoolJson(["link", "show"]) as Array<{ prog_id: number }>).filter((l) => progIds.includes(l.prog_id));
+  return bpftoolList<{ prog_id: number }>(["link", "show"]).filter((l) => progIds.includes(l.prog_id));
 }
 
 describe("KernelCapture lifecycle", () => {
@@ -43,7 +41,7 @@ describe("KernelCapture lifecycle", () => {
     const capture = KernelCapture.open({ cgroupRoot: pods.cgroupRoot });
     const progIds = capture.programStats().map((p) => p.id);
     try {
-      expect(bpftoolJson(["cgroup", "show", pods.cgroupRoot]).length).toBe(2);
+      expect(bpftoolList(["cgroup", "show", pods.cgroupRoot]).length).toBe(2);
       // 2 cgroup + 3 tracing links; egress NAT comes from conntrack events, with no program. Where open
       // sockets are read per network namespace, open() has proved it can, which made the iterator's link.
       expect(capture.natHook).toBe("conntrack");
@@ -51,7 +49,7 @@ describe("KernelCapture lifecycle", () => {
     } finally {
       capture.close();
     }
-    expect(bpftoolJson(["cgroup", "show", pods.cgroupRoot])).toEqual([]);
+    expect(bpftoolList(["cgroup", "show", pods.cgroupRoot])).toEqual([]);
     expect(linksOfPrograms(progIds)).toEqual([]);
   });
 
@@ -67,14 +65,14 @@ describe("KernelCapture lifecycle", () => {
         child.on("exit", (code) => reject(new Error(`capture process exited with ${code}: ${out}`)));
       });
       expect(line).toMatch(/^attached /);
-      expect(bpftoolJson(["cgroup", "show", pods.cgroupRoot]).length).toBe(2);
+      expect(bpftoolList(["cgroup", "show", pods.cgroupRoot]).length).toBe(2);
       const progIds = line.slice("attached ".length).split(",").map(Number);
       const exited = new Promise((r) => child.on("exit", r));
       child.kill("SIGKILL");
       await exited;
       // Links are released with the last fd; give the kernel's deferred release a moment.
-      for (let i = 0; i < 50 && bpftoolJson(["cgroup", "show", pods.cgroupRoot]).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
-      expect(bpftoolJson(["cgroup", "show", pods.cgroupRoot])).toEqual([]);
+      for (let i = 0; i < 50 && bpftoolList(["cgroup", "show", pods.cgroupRoot]).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(bpftoolList(["cgroup", "show", pods.cgroupRoot])).toEqual([]);
       expect(linksOfPrograms(progIds)).toEqual([]);
     } finally {
       child.kill("SIGKILL");

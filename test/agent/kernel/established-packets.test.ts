@@ -4,17 +4,14 @@
  * bpf_sk_storage_get. A packet with something to note (a flag new for its direction, SYN, FIN, RST) still
  * takes the helper's path.
  */
-import { execFileSync } from "node:child_process";
 import { KernelCapture } from "../../../agent/kernel/capture";
 import { TCP_FLAGS, type KernelRecord } from "../../../agent/kernel/record";
-import { RecordLog } from "./helpers";
+import { bpftoolJson, RecordLog } from "./helpers";
 import { TestPods } from "./pods";
 
 const PORT = 5301;
 const ROUND_TRIPS = 2000;
 const { SYN, ACK, PSH, FIN } = TCP_FLAGS;
-
-const bpftoolJson = (args: string[]) => JSON.parse(execFileSync("bpftool", ["-j", ...args], { maxBuffer: 64 << 20 }).toString());
 
 describe("established connections' packets", () => {
   let pods: TestPods;
@@ -37,10 +34,10 @@ describe("established connections' packets", () => {
     const cgroupPrograms = capture.programStats().filter((p) => /^fl_cgroup_(ingress|egress)$/.test(p.name));
     expect(cgroupPrograms.map((p) => p.name).sort()).toEqual(["fl_cgroup_egress", "fl_cgroup_ingress"]);
     for (const prog of cgroupPrograms) {
-      const mapIds: number[] = bpftoolJson(["prog", "show", "id", String(prog.id)]).map_ids;
-      const socks = mapIds.find((id) => bpftoolJson(["map", "show", "id", String(id)]).name === "fl_socks");
+      const mapIds = bpftoolJson<{ map_ids: number[] }>(["prog", "show", "id", String(prog.id)])!.map_ids;
+      const socks = mapIds.find((id) => bpftoolJson<{ name: string }>(["map", "show", "id", String(id)])!.name === "fl_socks");
       expect(socks).toBeDefined();
-      const insns: string[] = bpftoolJson(["prog", "dump", "xlated", "id", String(prog.id)]).map((i: { disasm: string }) => i.disasm);
+      const insns = bpftoolJson<Array<{ disasm: string }>>(["prog", "dump", "xlated", "id", String(prog.id)])!.map((i) => i.disasm);
       // The helper's path only hands the map to the call; the direct read loads the map's cache slot index
       // (a u16 field) from it. Without the kernel function or the types the read needs, libbpf and the
       // verifier leave that code out.

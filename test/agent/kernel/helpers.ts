@@ -1,4 +1,5 @@
-/** Collecting records from a KernelCapture in tests. */
+/** Collecting records from a KernelCapture in tests, and reading the kernel's BPF objects with bpftool. */
+import { execFileSync } from "node:child_process";
 import type { KernelCapture } from "../../../agent/kernel/capture";
 import type { KernelRecord } from "../../../agent/kernel/record";
 
@@ -25,4 +26,10 @@ export class RecordLog {
     const found = await this.waitFor(what, (r) => r.kind === "flush" && pred(r));
     return found[found.length - 1];
   }
+}
+
+/** bpftool's JSON output for `args` (after `-j`); undefined when it printed nothing. */
+export function bpftoolJson<T = unknown>(args: string[]): T | undefined {
+  const out = execFileSync("bpftool", ["-j", ...args], { encoding: "utf8", maxBuffer: 1 << 30 }).trim();
+  return out ? (JSON.parse(out) as T) : undefined;
 }
